@@ -1,0 +1,93 @@
+"""Wiring: the one place that builds the concrete parts from ``Settings``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from email.utils import parseaddr
+from functools import cached_property
+
+from embargo_bot.compose import Sender
+from embargo_bot.dispatch import Clock, DispatchConfig, StageRunner
+from embargo_bot.errors import KeyMismatchError
+from embargo_bot.mailer import RelayConfig
+from embargo_bot.rendering import Renderer
+from embargo_bot.service import Service, new_owner_id
+from embargo_bot.settings import Settings
+from embargo_bot.shipped import shipped_dir
+from embargo_bot.store import Store
+from embargo_bot.times import utc_now
+from embargo_bot.vault import Vault
+
+_KEY_CHECK = b"embargo-bot at-rest key check"
+
+
+@dataclass
+class App:
+    settings: Settings
+    store: Store
+    clock: Clock
+
+    @cached_property
+    def vault(self) -> Vault:
+        """The at-rest key, checked against the store before anything is read or written."""
+        vault = Vault.from_setting(self.settings.key)
+        token = self.store.key_check()
+        if token is None:
+            sample = self.store.any_sealed_content()
+            if sample is not None:
+                vault.open(sample.release)
+            self.store.set_key_check(vault.seal(_KEY_CHECK))
+        elif vault.open(token) != _KEY_CHECK:
+            raise KeyMismatchError("EMBARGO_BOT_KEY check failed: the store's key check is damaged")
+        return vault
+
+    @cached_property
+    def renderer(self) -> Renderer:
+        shipped = shipped_dir("templates")
+        return Renderer(self.settings.templates_dir or shipped, fallback_dir=shipped)
+
+    @property
+    def sender(self) -> Sender:
+        display_name, address = parseaddr(self.settings.sender)
+        return Sender(display_name=display_name or address, address=address)
+
+    def dispatch_config(self) -> DispatchConfig:
+        settings = self.settings
+        return DispatchConfig(
+            sender=self.sender,
+            relay=RelayConfig.from_settings(settings),
+            zone=settings.zone,
+            recipients_dir=settings.recipients_dir,
+            connections=settings.smtp_connections,
+            lease=timedelta(seconds=settings.lease_seconds),
+        )
+
+    def runner(self) -> StageRunner:
+        return StageRunner(
+            store=self.store,
+            vault=self.vault,
+            renderer=self.renderer,
+            config=self.dispatch_config(),
+            clock=self.clock,
+            owner=new_owner_id(),
+        )
+
+    def service(self) -> Service:
+        return Service(
+            store=self.store,
+            runner=self.runner(),
+            clock=self.clock,
+            poll_interval=self.settings.poll_interval,
+        )
+
+
+@contextmanager
+def open_app(settings: Settings, clock: Clock = utc_now) -> Iterator[App]:
+    store = Store.open(settings.database)
+    try:
+        yield App(settings=settings, store=store, clock=clock)
+    finally:
+        store.close()

@@ -1,0 +1,275 @@
+"""The ``embargo-bot`` command: parses arguments, calls actions, prints results.
+
+Every error embargo-bot raises on purpose becomes one clear message on stderr
+and a non-zero exit; ``--json`` puts exactly one JSON document on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from embargo_bot import actions, views
+from embargo_bot.app import App, open_app
+from embargo_bot.errors import EmbargoBotError, ListError
+from embargo_bot.intake import QueueRequest
+from embargo_bot.packs import StageKind
+from embargo_bot.recipients import load_lists
+from embargo_bot.settings import Settings, load_settings
+from embargo_bot.times import describe
+from embargo_bot.vault import new_key
+
+Handler = Callable[[argparse.Namespace, Console], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="embargo-bot",
+        description="Send an embargoed publication pack to partner agencies, "
+        "then the live link the moment the embargo lifts.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    lists = commands.add_parser("lists", help="check the recipient lists")
+    lists_commands = lists.add_subparsers(dest="lists_command", required=True, metavar="ACTION")
+    check = lists_commands.add_parser("check", help="validate every list in the lists folder")
+    _json_flag(check)
+    check.set_defaults(handler=_lists_check)
+
+    queue = commands.add_parser("queue", help="queue a pack for its partners")
+    queue.add_argument("--title", required=True)
+    queue.add_argument("--pdf", required=True, type=Path, help="the final publication")
+    queue.add_argument("--release", required=True, type=Path, help="news release, Markdown")
+    queue.add_argument("--social", type=Path, help="suggested social media post, plain text")
+    queue.add_argument("--url", required=True, help="the link the publication will have")
+    queue.add_argument(
+        "--lift", required=True, help="when the embargo lifts: 'YYYY-MM-DD HH:MM' or ISO 8601"
+    )
+    queue.add_argument("--lists", required=True, help="comma-separated list names")
+    queue.add_argument("--notice-at", help="when to send the embargoed notice (default: now)")
+    queue.add_argument("--classification", default="OFFICIAL-SENSITIVE")
+    queue.add_argument("--reference", help="e.g. the ISBN")
+    queue.add_argument("--contact", help="reply-to address (default: the From address)")
+    _json_flag(queue)
+    queue.set_defaults(handler=_queue)
+
+    listing = commands.add_parser("list", help="packs, their state and next send")
+    _json_flag(listing)
+    listing.set_defaults(handler=_list)
+
+    show = commands.add_parser("show", help="one pack with every recipient's status")
+    show.add_argument("pack")
+    _json_flag(show)
+    show.set_defaults(handler=_show)
+
+    cancel = commands.add_parser("cancel", help="stop a pack: nothing more is sent")
+    cancel.add_argument("pack")
+    _json_flag(cancel)
+    cancel.set_defaults(handler=_cancel)
+
+    preview = commands.add_parser("preview", help="write the exact emails as .eml files")
+    preview.add_argument("pack")
+    preview.add_argument("--stage", choices=[kind.value for kind in StageKind])
+    preview.add_argument("--out", required=True, type=Path, help="folder to write into")
+    _json_flag(preview)
+    preview.set_defaults(handler=_preview)
+
+    run = commands.add_parser("run", help="run the sending service")
+    run.set_defaults(handler=_run)
+
+    demo = commands.add_parser("demo", help="a self-contained demonstration on loopback")
+    demo.add_argument("--out", type=Path, help="folder for the captured .eml files")
+    demo.add_argument(
+        "--lift-in", type=float, default=8.0, help="seconds from now to the demo's lift"
+    )
+    demo.set_defaults(handler=_demo)
+
+    keygen = commands.add_parser("keygen", help="print a new at-rest key for .env")
+    keygen.set_defaults(handler=_keygen)
+    return parser
+
+
+def _json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console()
+    errors = Console(stderr=True)
+    handler: Handler = args.handler
+    try:
+        return handler(args, console)
+    except EmbargoBotError as exc:
+        errors.print(f"embargo-bot: {exc}", markup=False, highlight=False)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def _emit_json(console: Console, document: Any) -> None:
+    console.file.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+
+
+def _lists_check(args: argparse.Namespace, console: Console) -> int:
+    catalogue = load_lists(_settings().recipients_dir)
+    if args.json:
+        _emit_json(
+            console,
+            {
+                "directory": str(catalogue.directory),
+                "lists": {
+                    key: {
+                        "name": item.name,
+                        "max_classification": item.max_classification.value,
+                        "allowed_domains": list(item.allowed_domains),
+                        "recipients": len(item.recipients),
+                    }
+                    for key, item in catalogue.lists.items()
+                },
+                "problems": [str(problem) for problem in catalogue.problems],
+            },
+        )
+    else:
+        console.print(views.catalogue_table(catalogue))
+    if catalogue.problems:
+        raise ListError(
+            f"{len(catalogue.problems)} problem(s) in the recipient lists; "
+            "fix each line named below, then run `embargo-bot lists check` again",
+            [str(problem) for problem in catalogue.problems],
+        )
+    if not args.json:
+        console.print(f"All {len(catalogue.lists)} lists are valid.")
+    return 0
+
+
+def _queue(args: argparse.Namespace, console: Console) -> int:
+    request = QueueRequest(
+        title=args.title,
+        pdf=args.pdf,
+        release=args.release,
+        social=args.social,
+        url=args.url,
+        lift=args.lift,
+        lists=args.lists,
+        notice_at=args.notice_at,
+        classification=args.classification,
+        reference=args.reference,
+        contact=args.contact,
+    )
+    with open_app(_settings()) as app:
+        pack = actions.queue_pack(app, request, created_by=actions.current_user())
+        status = actions.pack_status(app, pack.id)
+        if args.json:
+            _emit_json(console, views.status_json(status, now=app.clock(), with_deliveries=False))
+            return 0
+        zone = app.settings.zone
+        notice = next(s.stage for s in status.stages if s.stage.kind is StageKind.NOTICE)
+        console.print(f"Queued [bold]{pack.id}[/]: {pack.title}")
+        console.print(f"  notice to {', '.join(pack.list_keys)} at {describe(notice.due_at, zone)}")
+        console.print(f"  live link at {describe(pack.lift_at, zone)}")
+        console.print("  `embargo-bot run` must be running to send it.")
+    return 0
+
+
+def _list(args: argparse.Namespace, console: Console) -> int:
+    with open_app(_settings()) as app:
+        statuses, now = actions.all_statuses(app), app.clock()
+        if args.json:
+            _emit_json(
+                console, [views.status_json(s, now=now, with_deliveries=False) for s in statuses]
+            )
+        elif statuses:
+            console.print(views.packs_table(statuses, now=now, zone=app.settings.zone))
+        else:
+            console.print("No packs queued. `embargo-bot queue --help` says how.")
+    return 0
+
+
+def _show(args: argparse.Namespace, console: Console) -> int:
+    with open_app(_settings()) as app:
+        status, now = actions.pack_status(app, args.pack), app.clock()
+        if args.json:
+            _emit_json(console, views.status_json(status, now=now, with_deliveries=True))
+        else:
+            console.print(views.status_view(status, now=now, zone=app.settings.zone))
+    return 0
+
+
+def _cancel(args: argparse.Namespace, console: Console) -> int:
+    with open_app(_settings()) as app:
+        pack = actions.cancel_pack(app, args.pack)
+        if args.json:
+            _emit_json(console, views.pack_json(pack))
+        else:
+            console.print(f"Cancelled {pack.id}: nothing more of it will be sent.")
+    return 0
+
+
+def _preview(args: argparse.Namespace, console: Console) -> int:
+    kinds = [StageKind(args.stage)] if args.stage else list(StageKind)
+    with open_app(_settings()) as app:
+        written = actions.preview(app, args.pack, kinds, args.out)
+    if args.json:
+        _emit_json(console, [{"path": str(f.path), "recipient": f.recipient} for f in written])
+    else:
+        for item in written:
+            console.print(f"{item.path}  ({item.recipient})", highlight=False)
+        console.print(f"Wrote {len(written)} message(s) to {args.out}")
+    return 0
+
+
+def _run(args: argparse.Namespace, console: Console) -> int:
+    del args, console
+    configure_logging()
+    with open_app(_settings()) as app:
+        asyncio.run(serve(app))
+    return 0
+
+
+async def serve(app: App) -> None:
+    """Run the service until SIGINT or SIGTERM, then stop after the messages in flight."""
+    service = app.service()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, service.stop)
+    try:
+        await service.run()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+def configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # APScheduler's per-job lines say nothing the service's own log does not.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def _demo(args: argparse.Namespace, console: Console) -> int:
+    from embargo_bot.demo import run_demo  # the demo pulls in aiosmtpd; keep it off other paths
+
+    return run_demo(console, out_dir=args.out, lift_in=args.lift_in)
+
+
+def _keygen(args: argparse.Namespace, console: Console) -> int:
+    del args
+    console.file.write(f"EMBARGO_BOT_KEY={new_key()}\n")
+    return 0

@@ -1,0 +1,110 @@
+"""Building the bytes of each email: once per stage, then a few headers per recipient.
+
+Everything every recipient of a stage shares (the MIME body with the encoded
+PDF, and the common headers) is serialised once; each recipient's message is
+then only its own To, Date and Message-ID in front of those bytes. That keeps
+memory flat as the recipients grow, and no message can carry another
+recipient's address because no message is ever addressed to more than one.
+
+Boundaries are derived from the stage, not random, so the same delivery
+rebuilt after a restart is the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+from embargo_bot.packs import Pack, StageKind
+from embargo_bot.rendering import RenderedEmail
+
+_POLICY = policy.SMTP  # CRLF line endings and 78-column folding, as RFC 5322 wants
+
+
+@dataclass(frozen=True)
+class StageMessage:
+    """The part of a stage's email that is the same for every recipient."""
+
+    pack_id: str
+    kind: StageKind
+    common_headers: bytes
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Sender:
+    display_name: str
+    address: str
+
+    @property
+    def domain(self) -> str:
+        return self.address.rsplit("@", 1)[1]
+
+
+def new_message_id(pack_id: str, kind: StageKind, sender: Sender) -> str:
+    # domain= is given so make_msgid neither looks up nor leaks this host's name.
+    return make_msgid(idstring=f"{pack_id}.{kind}", domain=sender.domain)
+
+
+def build_stage_message(
+    pack: Pack,
+    kind: StageKind,
+    rendered: RenderedEmail,
+    *,
+    sender: Sender,
+    pdf: bytes | None,
+) -> StageMessage:
+    body = EmailMessage(policy=_POLICY)
+    body.set_content(rendered.text, cte="quoted-printable")
+    body.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
+    if pdf is not None:
+        body.add_attachment(pdf, maintype="application", subtype="pdf", filename=pack.pdf_name)
+    _fix_boundaries(body, seed=f"{pack.id}/{kind}")
+
+    headers = EmailMessage(policy=_POLICY)
+    headers["From"] = Address(display_name=sender.display_name, addr_spec=sender.address)
+    headers["Reply-To"] = Address(addr_spec=pack.contact)
+    headers["Subject"] = rendered.subject
+    headers["X-Embargo-Pack"] = pack.id
+    headers["X-Embargo-Stage"] = kind.value
+    headers["X-Embargo-Lift"] = pack.lift_at.isoformat().replace("+00:00", "Z")
+    return StageMessage(
+        pack_id=pack.id,
+        kind=kind,
+        common_headers=_header_block(headers),
+        body=bytes(body),
+    )
+
+
+def personalise(
+    stage: StageMessage,
+    *,
+    to_address: str,
+    to_name: str | None,
+    message_id: str,
+    date: datetime,
+) -> bytes:
+    """One recipient's whole message, ready for SMTP DATA."""
+    headers = EmailMessage(policy=_POLICY)
+    headers["Date"] = format_datetime(date)
+    headers["Message-ID"] = message_id
+    headers["To"] = Address(display_name=to_name or "", addr_spec=to_address)
+    return _header_block(headers) + stage.common_headers + stage.body
+
+
+def _header_block(message: EmailMessage) -> bytes:
+    """A message's header lines without the blank line that ends them."""
+    return bytes(message).removesuffix(b"\r\n")
+
+
+def _fix_boundaries(message: EmailMessage, *, seed: str) -> None:
+    # "=_" can occur neither in base64 nor in quoted-printable text, so the
+    # boundary cannot collide with any encoded body line.
+    digest = hashlib.sha256(seed.encode()).hexdigest()[:24]
+    for depth, part in enumerate(p for p in message.walk() if p.is_multipart()):
+        part.set_boundary(f"=_embargo_{digest}_{depth}")

@@ -1,0 +1,60 @@
+"""What an attempt to hand one message to the relay came to: pure classification."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import aiosmtplib
+
+
+class OutcomeKind(StrEnum):
+    ACCEPTED = "accepted"
+    TEMPORARY = "temporary"  # 4xx, a dropped connection, a timeout: worth trying again
+    PERMANENT = "permanent"  # 5xx: the relay will not take this message
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: OutcomeKind
+    code: int | None
+    text: str
+
+    @property
+    def reply(self) -> str:
+        """The server's words as recorded for the official."""
+        return self.text if self.code is None else f"{self.code} {self.text}"
+
+
+def accepted(code: int, text: str) -> Outcome:
+    return Outcome(OutcomeKind.ACCEPTED, code, text)
+
+
+def from_reply_code(code: int, text: str) -> Outcome:
+    """RFC 5321 4.2.1: 2yz done, 4yz transient, 5yz permanent."""
+    if 200 <= code < 300:
+        return accepted(code, text)
+    kind = OutcomeKind.TEMPORARY if 400 <= code < 500 else OutcomeKind.PERMANENT
+    return Outcome(kind, code, text)
+
+
+def from_exception(exc: BaseException) -> Outcome:
+    """Classify an error raised while connecting or sending one message."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+        refused = exc.recipients[0]
+        return from_reply_code(refused.code, refused.message)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return from_reply_code(exc.code, exc.message)
+    # Timeouts before connection errors: SMTPConnectTimeoutError is both.
+    if isinstance(exc, TimeoutError):
+        # After DATA this is ambiguous: the relay may have taken the message.
+        return Outcome(OutcomeKind.TEMPORARY, None, f"timed out: {_describe(exc)}")
+    if isinstance(exc, OSError):
+        return Outcome(OutcomeKind.TEMPORARY, None, f"connection failed: {_describe(exc)}")
+    if isinstance(exc, aiosmtplib.SMTPException):
+        return Outcome(OutcomeKind.TEMPORARY, None, f"SMTP error: {_describe(exc)}")
+    raise TypeError(f"not a mail error: {exc!r}")
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc).strip() or type(exc).__name__

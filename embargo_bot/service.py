@@ -1,0 +1,163 @@
+"""The long-running service: keeps APScheduler's timetable in step with the store.
+
+The store is the truth. APScheduler only holds an in-memory date job per open
+stage, rebuilt from the store at start and re-synced whenever another process
+commits (``PRAGMA data_version``), so a pack queued or cancelled from the
+command line is picked up within one poll interval. A fired job only asks the
+``StageRunner`` to try; the runner re-checks the clock and claims the stage
+with a conditional update before anything is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from datetime import UTC
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+
+from embargo_bot.dispatch import Clock, StageRunner
+from embargo_bot.errors import EmbargoBotError
+from embargo_bot.packs import StageKind, StageState
+from embargo_bot.store import Store
+
+log = logging.getLogger(__name__)
+
+# Re-read the whole timetable this often even if nothing seems to have changed:
+# covers a clock step and a lease that ran out.
+FULL_SYNC_EVERY = 15.0
+
+
+def new_owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def is_dead_local_owner(owner: str, *, host: str, pid: int) -> bool:
+    """A stage owner on this host whose process has gone (killed, crashed)."""
+    owner_host, _, rest = owner.partition(":")
+    owner_pid_text = rest.partition(":")[0]
+    if owner_host != host or not owner_pid_text.isdigit():
+        return False
+    owner_pid = int(owner_pid_text)
+    if owner_pid == pid:
+        return False
+    try:
+        os.kill(owner_pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _job_id(pack_id: str, kind: StageKind) -> str:
+    return f"{pack_id}/{kind}"
+
+
+class Service:
+    def __init__(
+        self, *, store: Store, runner: StageRunner, clock: Clock, poll_interval: float
+    ) -> None:
+        self._store = store
+        self._runner = runner
+        self._clock = clock
+        self._poll_interval = poll_interval
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        """Ask the service to stop: messages in flight finish, the rest wait for next start."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        scheduler = AsyncIOScheduler(
+            timezone=UTC,
+            job_defaults={
+                # APScheduler's default grace of 1 s would silently drop a stage
+                # due while the service was down; lateness is decided by rules.py.
+                "misfire_grace_time": None,
+                "coalesce": True,
+                "max_instances": 1,
+            },
+        )
+        scheduler.start()
+        log.info("service started as %s", self._runner.owner)
+        try:
+            await self._loop(scheduler)
+        finally:
+            scheduler.shutdown(wait=False)
+            running = list(self._running.values())
+            if running:
+                log.info(
+                    "waiting for %d stage(s) to stop after their message in flight", len(running)
+                )
+                await asyncio.gather(*running, return_exceptions=True)
+            log.info("service stopped")
+
+    async def _loop(self, scheduler: AsyncIOScheduler) -> None:
+        seen_version: int | None = None
+        since_full = FULL_SYNC_EVERY
+        while not self._stop.is_set():
+            version = self._store.data_version()
+            if version != seen_version or since_full >= FULL_SYNC_EVERY:
+                self._sync(scheduler)
+                seen_version, since_full = version, 0.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=self._poll_interval)
+            since_full += self._poll_interval
+
+    def _sync(self, scheduler: AsyncIOScheduler) -> None:
+        self._reclaim_abandoned()
+        wanted = {
+            _job_id(stage.pack_id, stage.kind): stage
+            for stage in self._store.open_stages()
+            if stage.state is StageState.SCHEDULED
+        }
+        for job in scheduler.get_jobs():
+            if job.id not in wanted:
+                job.remove()
+        for job_id, stage in wanted.items():
+            if job_id in self._running:
+                continue
+            job = scheduler.get_job(job_id)
+            if job is not None and job.next_run_time == stage.due_at:
+                continue
+            scheduler.add_job(
+                self._fire,
+                trigger=DateTrigger(run_date=stage.due_at, timezone=UTC),
+                args=(stage.pack_id, stage.kind),
+                id=job_id,
+                replace_existing=True,
+            )
+
+    def _reclaim_abandoned(self) -> None:
+        host, pid = socket.gethostname(), os.getpid()
+        dead = [
+            owner
+            for owner in self._store.stage_owners()
+            if is_dead_local_owner(owner, host=host, pid=pid)
+        ]
+        reclaimed = self._store.reclaim_abandoned(self._clock(), dead)
+        if reclaimed:
+            log.warning("resuming %d stage(s) left unfinished by a stopped instance", reclaimed)
+
+    async def _fire(self, pack_id: str, kind: StageKind) -> None:
+        job_id = _job_id(pack_id, kind)
+        if job_id in self._running or self._stop.is_set():
+            return
+        task = asyncio.create_task(self._run_stage(pack_id, kind))
+        self._running[job_id] = task
+        task.add_done_callback(lambda _: self._running.pop(job_id, None))
+
+    async def _run_stage(self, pack_id: str, kind: StageKind) -> None:
+        try:
+            await self._runner.run(pack_id, kind, self._stop)
+        except EmbargoBotError as exc:
+            log.error("pack %s: %s stage failed: %s", pack_id, kind, exc)
+        except Exception:
+            log.exception("pack %s: %s stage crashed; it will be retried", pack_id, kind)

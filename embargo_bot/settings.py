@@ -1,0 +1,143 @@
+"""Settings from the environment and ``.env``; the only place either is read.
+
+Built once at the entry point and passed down, so no module reads the
+environment at import time and tests build their own ``Settings``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from email.utils import parseaddr
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from embargo_bot.errors import ConfigError
+
+ENV_PREFIX = "EMBARGO_BOT_"
+
+
+class SmtpSecurity(StrEnum):
+    STARTTLS = "starttls"  # port 587: upgrade is required, never opportunistic
+    TLS = "tls"  # port 465: implicit TLS
+    NONE = "none"  # loopback relays only
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        # .env may hold other tools' settings; only EMBARGO_BOT_* are ours.
+        extra="ignore",
+        frozen=True,
+        validate_by_name=True,
+        validate_by_alias=True,
+    )
+
+    smtp_host: str = "localhost"
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: SmtpSecurity = SmtpSecurity.STARTTLS
+    smtp_timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
+    smtp_connections: Annotated[int, Field(ge=1, le=32)] = 4
+    smtp_ca_file: Path | None = None
+    sender: str = Field(
+        default="Embargo Bot <embargo-bot@example.org>",
+        validation_alias=f"{ENV_PREFIX}FROM",
+    )
+    database: Path = Path("embargo-bot.db")
+    recipients_dir: Path = Path("recipients")
+    templates_dir: Path | None = None
+    key: SecretStr | None = None
+    timezone: str = "Europe/London"
+    poll_interval: Annotated[float, Field(gt=0, le=60)] = 1.0
+    lease_seconds: Annotated[float, Field(ge=5, le=3600)] = 30.0
+
+    @field_validator("smtp_username", "smtp_host", "sender")
+    @classmethod
+    def _no_control_characters(cls, value: str | None) -> str | None:
+        if value is not None and any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise ValueError("must not contain control characters")
+        return value
+
+    @field_validator("sender")
+    @classmethod
+    def _sender_is_an_address(cls, value: str) -> str:
+        _, address = parseaddr(value)
+        try:
+            validate_email(address, check_deliverability=False)
+        except EmailNotValidError as exc:
+            raise ValueError(
+                f"{value!r} is not an address; "
+                "use the form 'Organised Crime Unit <ocu@example.org>'"
+            ) from exc
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not a known time zone; use e.g. Europe/London") from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def sender_address(self) -> str:
+        return parseaddr(self.sender)[1]
+
+    @model_validator(mode="after")
+    def _clear_text_only_on_loopback(self) -> Settings:
+        if self.smtp_security is SmtpSecurity.NONE and not is_loopback(self.smtp_host):
+            raise ValueError(
+                f"EMBARGO_BOT_SMTP_SECURITY=none is only allowed for a loopback relay, "
+                f"not {self.smtp_host!r}; use starttls or tls"
+            )
+        return self
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in {"localhost", "localhost.localdomain"}:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+_FIELD_TO_VARIABLE = {"sender": "FROM"}
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from environment and ``.env``, with a clear ``ConfigError`` when invalid."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from exc
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        location = [str(part) for part in error["loc"]]
+        message = error["msg"].removeprefix("Value error, ")
+        if not location:
+            lines.append(message)
+            continue
+        field = location[0]
+        variable = _FIELD_TO_VARIABLE.get(field, field.upper())
+        if not variable.startswith(ENV_PREFIX):
+            variable = ENV_PREFIX + variable
+        lines.append(f"{variable}: {message}")
+    return "invalid setting: " + "; ".join(lines)

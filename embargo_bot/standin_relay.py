@@ -1,0 +1,84 @@
+"""A real SMTP server on loopback that stands in for the mail relay.
+
+Used by ``embargo-bot demo`` and by the tests: aiosmtpd speaking real SMTP on
+127.0.0.1, recording what it accepts and when, by the server's own clock.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+@dataclass(frozen=True)
+class Received:
+    """One message as the relay accepted it."""
+
+    received_at: datetime
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    data: bytes
+
+
+class CapturingHandler:
+    """Accepts every message and keeps it. Subclass and override to misbehave."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # the server runs in its own thread
+        self._received: list[Received] = []
+
+    @property
+    def received(self) -> list[Received]:
+        with self._lock:
+            return list(self._received)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        data = envelope.original_content or envelope.content
+        item = Received(
+            received_at=datetime.now(UTC),
+            mail_from=str(envelope.mail_from),
+            rcpt_tos=tuple(envelope.rcpt_tos),
+            data=bytes(data),
+        )
+        with self._lock:
+            self._received.append(item)
+        return "250 2.0.0 Message accepted for delivery"
+
+
+def free_loopback_port() -> int:
+    # aiosmtpd's Controller cannot take port 0 (aiosmtpd issues #276, #388).
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class StandInRelay:
+    """``with StandInRelay() as relay:`` serves SMTP on ``relay.port`` until the block ends."""
+
+    def __init__(self, handler: CapturingHandler | None = None) -> None:
+        self.handler = handler or CapturingHandler()
+        self.host = "127.0.0.1"  # never ::1: Controller(hostname=None) binds IPv6
+        self.port = free_loopback_port()
+        self._controller = Controller(self.handler, hostname=self.host, port=self.port)
+
+    def __enter__(self) -> StandInRelay:
+        self._controller.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._controller.stop()
+
+    @property
+    def received(self) -> list[Received]:
+        return self.handler.received
