@@ -105,12 +105,12 @@ def _json_flag(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console()
-    errors = Console(stderr=True)
     handler: Handler = args.handler
     try:
         return handler(args, console)
     except EmbargoBotError as exc:
-        errors.print(f"embargo-bot: {exc}", markup=False, highlight=False)
+        # Plain text, never wrapped: each "file:line: message" stays one line to grep.
+        sys.stderr.write(f"embargo-bot: {exc}\n")
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

@@ -1,0 +1,229 @@
+"""Shared fixtures: a real SMTP relay on 127.0.0.1, a real SQLite file, real lists."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from textwrap import dedent
+from typing import Any
+
+import pytest
+
+from embargo_bot.actions import current_user, queue_pack
+from embargo_bot.app import App, open_app
+from embargo_bot.intake import QueueRequest
+from embargo_bot.packs import OPEN_STAGE_STATES, Pack, StageKind
+from embargo_bot.samplepdf import sample_pdf
+from embargo_bot.settings import Settings, load_settings
+from embargo_bot.standin_relay import CapturingHandler, StandInRelay
+from embargo_bot.vault import new_key
+
+RELEASE_SECRET = "Kestrel-Harbour-7 is the operation name nobody may see early."
+PDF_SECRET = "PDF-ONLY-MARKER-Quillwort-42"
+SOCIAL_TEXT = "Partners publish a refreshed strategy today. #SOC"
+LIVE_URL = "https://www.gov.example/isbn/9781802019445"
+
+ALPHA = """\
+name: Alpha Agency
+allowed_domains: [alpha.example]
+max_classification: OFFICIAL-SENSITIVE
+recipients:
+  - email: one@alpha.example
+    name: Alpha One
+  - email: shared@alpha.example
+    name: Shared Mailbox
+"""
+
+BETA = """\
+name: Beta Agency
+allowed_domains: [beta.example, alpha.example]
+max_classification: OFFICIAL-SENSITIVE
+recipients:
+  - email: one@beta.example
+  - email: Shared@Alpha.example
+"""
+
+LOW = """\
+name: Low Clearance
+allowed_domains: [low.example]
+max_classification: OFFICIAL
+recipients:
+  - email: press@low.example
+"""
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No developer's EMBARGO_BOT_* variables or .env leak into a test."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("EMBARGO_BOT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def relay() -> Iterator[StandInRelay]:
+    with StandInRelay() as server:
+        yield server
+
+
+@pytest.fixture
+def lists_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "recipients"
+    directory.mkdir()
+    for name, text in (("alpha", ALPHA), ("beta", BETA), ("low", LOW)):
+        (directory / f"{name}.yaml").write_text(dedent(text), encoding="utf-8")
+    return directory
+
+
+@pytest.fixture
+def key() -> str:
+    return new_key()
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, lists_dir: Path, key: str) -> Callable[..., Settings]:
+    def build(relay: StandInRelay | None = None, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "_env_file": None,
+            "database": tmp_path / "store.db",
+            "recipients_dir": lists_dir,
+            "key": key,
+            "sender": "Organised Crime Unit <ocu@example.org>",
+            "smtp_host": "127.0.0.1",
+            "smtp_port": relay.port if relay else 2525,
+            "smtp_security": "none",
+            "poll_interval": 0.1,
+            "lease_seconds": 5,
+        }
+        values.update(overrides)
+        return load_settings(**values)
+
+    return build
+
+
+@dataclass
+class PackFiles:
+    pdf: Path
+    release: Path
+    social: Path
+    pdf_bytes: bytes = field(repr=False)
+
+
+@pytest.fixture
+def pack_files(tmp_path: Path) -> PackFiles:
+    files = tmp_path / "input"
+    files.mkdir()
+    pdf_bytes = sample_pdf(["Serious Organised Crime Strategy", PDF_SECRET])
+    (files / "strategy.pdf").write_bytes(pdf_bytes)
+    (files / "release.md").write_text(
+        f"# Strategy refreshed\n\nPartners will **work together**.\n\n{RELEASE_SECRET}\n",
+        encoding="utf-8",
+    )
+    (files / "social.txt").write_text(SOCIAL_TEXT, encoding="utf-8")
+    return PackFiles(
+        pdf=files / "strategy.pdf",
+        release=files / "release.md",
+        social=files / "social.txt",
+        pdf_bytes=pdf_bytes,
+    )
+
+
+def at(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+@pytest.fixture
+def make_request(pack_files: PackFiles) -> Callable[..., QueueRequest]:
+    def build(**overrides: Any) -> QueueRequest:
+        now = datetime.now(UTC)
+        values: dict[str, Any] = {
+            "title": "Serious Organised Crime Strategy",
+            "pdf": pack_files.pdf,
+            "release": pack_files.release,
+            "social": pack_files.social,
+            "url": LIVE_URL,
+            "lift": at(now + timedelta(hours=1)),
+            "lists": "alpha,beta",
+            "notice_at": "now",
+            "classification": "OFFICIAL-SENSITIVE",
+            "reference": "9781802019445",
+            "contact": "ocu@example.org",
+        }
+        values.update(overrides)
+        return QueueRequest(**values)
+
+    return build
+
+
+def queue(app: App, request: QueueRequest) -> Pack:
+    return queue_pack(app, request, created_by=current_user())
+
+
+@asynccontextmanager
+async def running(app: App) -> AsyncIterator[None]:
+    """The real service, in this event loop, for the length of the block."""
+    service = app.service()
+    task = asyncio.create_task(service.run())
+    try:
+        yield
+    finally:
+        service.stop()
+        await asyncio.wait_for(task, timeout=15)
+
+
+async def wait_until(
+    condition: Callable[[], bool], *, within: float = 10.0, interval: float = 0.05
+) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {within}s")
+        await asyncio.sleep(interval)
+
+
+def stages_closed(app: App, pack_id: str) -> bool:
+    return all(stage.state not in OPEN_STAGE_STATES for stage in app.store.stages(pack_id))
+
+
+def stage_closed(app: App, pack_id: str, kind: StageKind) -> bool:
+    return app.store.stage(pack_id, kind).state not in OPEN_STAGE_STATES
+
+
+def store_dump(path: Path) -> list[str]:
+    """Every row of the store as SQL text: equal dumps mean nothing changed."""
+    connection = sqlite3.connect(path)
+    try:
+        return list(connection.iterdump())
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def app_with_relay(relay: StandInRelay, make_settings: Callable[..., Settings]) -> Iterator[App]:
+    with open_app(make_settings(relay)) as app:
+        yield app
+
+
+class RefusingHandler(CapturingHandler):
+    """A relay that refuses chosen recipients with a permanent error."""
+
+    def __init__(self, refuse: set[str]) -> None:
+        super().__init__()
+        self.refuse = refuse
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        if address.lower() in self.refuse:
+            return "550 5.1.1 Mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"

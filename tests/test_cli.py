@@ -1,0 +1,401 @@
+"""The command line as officials and admins use it: exit codes, messages, JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta
+from email import policy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import LIVE_URL, PackFiles, at, queue, running, stages_closed, store_dump, wait_until
+
+from embargo_bot.actions import preview
+from embargo_bot.app import App, open_app
+from embargo_bot.cli import main
+from embargo_bot.packs import DeliveryState, StageKind, StageState
+from embargo_bot.settings import Settings, load_settings
+from embargo_bot.standin_relay import CapturingHandler, StandInRelay
+from embargo_bot.vault import new_key
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, lists_dir: Path, key: str
+) -> dict[str, str]:
+    """The settings a user would put in .env, set in the environment."""
+    values = {
+        "EMBARGO_BOT_DATABASE": str(tmp_path / "store.db"),
+        "EMBARGO_BOT_RECIPIENTS_DIR": str(lists_dir),
+        "EMBARGO_BOT_KEY": key,
+        "EMBARGO_BOT_FROM": "Organised Crime Unit <ocu@example.org>",
+        "EMBARGO_BOT_SMTP_HOST": "127.0.0.1",
+        "EMBARGO_BOT_SMTP_PORT": "2525",
+        "EMBARGO_BOT_SMTP_SECURITY": "none",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+def queue_args(files: PackFiles, **overrides: str) -> list[str]:
+    lift = at(datetime.now(UTC) + timedelta(hours=1))
+    options = {
+        "--title": "Serious Organised Crime Strategy",
+        "--pdf": str(files.pdf),
+        "--release": str(files.release),
+        "--social": str(files.social),
+        "--url": LIVE_URL,
+        "--lift": lift,
+        "--lists": "alpha,beta",
+    }
+    options.update(overrides)
+    args = ["queue"]
+    for option, value in options.items():
+        args += [option, value]
+    return args
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_lists_check_passes_on_the_shipped_lists(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("EMBARGO_BOT_RECIPIENTS_DIR", str(REPO / "recipients"))
+    code, out, _ = run_cli(capsys, "lists", "check", "--json")
+    assert code == 0
+    document = json.loads(out)
+    assert document["problems"] == []
+    assert {"police-scotland", "nca", "copfs", "hmrc", "devolved"} <= set(document["lists"])
+
+
+def test_lists_check_reports_every_problem_with_file_and_line(
+    env: dict[str, str], lists_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (lists_dir / "broken.yaml").write_text(
+        "name: Broken\n"
+        "allowed_domains: [broken.example]\n"
+        "max_classification: SECRET\n"
+        "colour: blue\n"
+        "recipients:\n"
+        "  - email: not-an-address\n"
+        "  - email: someone@elsewhere.example\n"
+        "  - email: a@broken.example\n"
+        "  - email: A@broken.example\n",
+        encoding="utf-8",
+    )
+    code, out, err = run_cli(capsys, "lists", "check")
+    assert code != 0
+    for line in (3, 4, 6, 7, 9):
+        assert f"broken.yaml:{line}:" in err, err
+    assert "Traceback" not in err + out
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"--title": "Strategy\r\nBcc: everyone@example.org"}, "--title"),
+        ({"--url": "http://insecure.example/x"}, "--url"),
+        ({"--lift": "2001-01-01 11:00"}, "in the past"),
+        ({"--lift": "2030-03-31 01:30"}, "does not exist"),
+        ({"--lift": "next tuesday"}, "--lift"),
+        ({"--lists": "alpha,nosuchlist"}, "nosuchlist"),
+        ({"--lists": "low"}, "cleared only to OFFICIAL"),
+        ({"--classification": "TOP-SECRET"}, "--classification"),
+        ({"--contact": "not an address"}, "--contact"),
+        ({"--pdf": "missing.pdf"}, "missing.pdf"),
+    ],
+)
+def test_queue_refuses_bad_input_with_a_clear_error_and_no_change(
+    env: dict[str, str],
+    pack_files: PackFiles,
+    capsys: pytest.CaptureFixture[str],
+    overrides: dict[str, str],
+    expected: str,
+) -> None:
+    code, _, _ = run_cli(capsys, *queue_args(pack_files))  # the store exists, with one pack
+    assert code == 0
+    before = store_dump(Path(env["EMBARGO_BOT_DATABASE"]))
+    code, out, err = run_cli(capsys, *queue_args(pack_files, **overrides))
+    assert code != 0
+    assert expected in err
+    assert "Traceback" not in err and out == ""
+    assert store_dump(Path(env["EMBARGO_BOT_DATABASE"])) == before
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"", "empty"),
+        (b"<html>not a pdf</html>", "not a PDF"),
+        (b"%PDF-1.4\n1 0 obj", "cut short"),
+    ],
+)
+def test_queue_refuses_a_pdf_that_is_not_one(
+    env: dict[str, str],
+    pack_files: PackFiles,
+    capsys: pytest.CaptureFixture[str],
+    content: bytes,
+    expected: str,
+) -> None:
+    pack_files.pdf.write_bytes(content)
+    code, _, err = run_cli(capsys, *queue_args(pack_files))
+    assert code != 0 and expected in err
+    with open_app_from_env() as app:
+        assert app.store.packs() == []
+
+
+def open_app_from_env() -> AbstractContextManager[App]:
+    return open_app(load_settings(_env_file=None))
+
+
+def test_queue_refuses_a_release_that_is_not_utf8_or_carries_the_live_link(
+    env: dict[str, str], pack_files: PackFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pack_files.release.write_bytes("Line one\nCaf\xe9 on line two\n".encode("latin-1"))
+    code, _, err = run_cli(capsys, *queue_args(pack_files))
+    assert code != 0 and "release.md:2: not UTF-8" in err
+
+    pack_files.release.write_text(f"Read it at {LIVE_URL} from today.", encoding="utf-8")
+    code, _, err = run_cli(capsys, *queue_args(pack_files))
+    assert code != 0 and "contains the live link" in err
+    with open_app_from_env() as app:
+        assert app.store.packs() == []
+
+
+def test_queue_json_then_list_show_and_cancel(
+    env: dict[str, str], pack_files: PackFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run_cli(
+        capsys, *queue_args(pack_files, **{"--lift": "2031-02-23 11:00"}), "--json"
+    )
+    assert code == 0
+    queued = json.loads(out)
+    pack_id = queued["id"]
+    assert queued["lift_at"] == "2031-02-23T11:00:00.000000Z"
+    assert queued["classification"] == "OFFICIAL-SENSITIVE"
+
+    code, out, _ = run_cli(capsys, "list", "--json")
+    listed = json.loads(out)
+    assert [p["id"] for p in listed] == [pack_id]
+    assert listed[0]["next_send"]["stage"] == "notice"
+
+    code, out, _ = run_cli(capsys, "show", pack_id)
+    assert code == 0 and pack_id in out and "11:00 GMT on Sunday 23 February 2031" in out
+
+    code, out, _ = run_cli(capsys, "cancel", pack_id, "--json")
+    assert code == 0 and json.loads(out)["state"] == "cancelled"
+    code, out, _ = run_cli(capsys, "show", pack_id, "--json")
+    shown = json.loads(out)
+    assert {s["state"] for s in shown["stages"]} == {"cancelled"}
+    assert shown["next_send"] is None
+
+    code, _, err = run_cli(capsys, "cancel", pack_id)
+    assert code != 0 and "cannot be cancelled" in err
+    code, _, err = run_cli(capsys, "show", "no-such-pack")
+    assert code != 0 and "no pack 'no-such-pack'" in err
+
+
+async def test_preview_writes_exactly_the_bytes_the_relay_then_receives(
+    relay: StandInRelay,
+    make_settings: Callable[..., Settings],
+    make_request: Callable[..., Any],
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(relay)
+    with open_app(settings) as app:
+        pack = queue(app, make_request(lift=at(datetime.now(UTC) + timedelta(seconds=1))))
+        async with running(app):
+            await wait_until(lambda: stages_closed(app, pack.id))
+        files = preview(app, pack.id, list(StageKind), tmp_path / "preview")
+
+    sent = {(item.rcpt_tos[0], item.data) for item in relay.received}
+    previewed = {(f.recipient, f.path.read_bytes()) for f in files}
+    assert len(previewed) == 6
+    assert previewed == sent
+
+
+def test_preview_before_sending_writes_parseable_messages(
+    env: dict[str, str],
+    pack_files: PackFiles,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    _, out, _ = run_cli(capsys, *queue_args(pack_files), "--json")
+    pack_id = json.loads(out)["id"]
+    code, out, _ = run_cli(
+        capsys, "preview", pack_id, "--stage", "notice", "--out", str(tmp_path / "p"), "--json"
+    )
+    assert code == 0
+    written = json.loads(out)
+    assert sorted(w["recipient"] for w in written) == [
+        "one@alpha.example",
+        "one@beta.example",
+        "shared@alpha.example",
+    ]
+    for item in written:
+        message = email.message_from_bytes(Path(item["path"]).read_bytes(), policy=policy.default)
+        assert message["X-Embargo-Stage"] == "notice"
+        assert message["To"].addresses[0].addr_spec == item["recipient"]
+
+
+def test_a_wrong_key_is_refused_and_changes_nothing(
+    env: dict[str, str],
+    pack_files: PackFiles,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    _, out, _ = run_cli(capsys, *queue_args(pack_files), "--json")
+    pack_id = json.loads(out)["id"]
+    before = store_dump(Path(env["EMBARGO_BOT_DATABASE"]))
+    monkeypatch.setenv("EMBARGO_BOT_KEY", new_key())
+
+    code, _, err = run_cli(capsys, *queue_args(pack_files))
+    assert code == 78 and "not the key the store was written with" in err
+    code, _, err = run_cli(capsys, "preview", pack_id, "--out", str(tmp_path / "p"))
+    assert code == 78 and "EMBARGO_BOT_KEY" in err
+    assert store_dump(Path(env["EMBARGO_BOT_DATABASE"])) == before
+
+    monkeypatch.delenv("EMBARGO_BOT_KEY")
+    code, _, err = run_cli(capsys, *queue_args(pack_files))
+    assert code == 78 and "EMBARGO_BOT_KEY is not set" in err and "keygen" in err
+    monkeypatch.setenv("EMBARGO_BOT_KEY", "not-a-key")
+    code, _, err = run_cli(capsys, *queue_args(pack_files))
+    assert code == 78 and "not a valid key" in err and "not-a-key" not in err
+
+
+def test_an_invalid_setting_is_one_line_naming_the_variable(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("EMBARGO_BOT_SMTP_PORT", "lots")
+    code, _, err = run_cli(capsys, "list")
+    assert code == 78
+    assert err.strip().count("\n") == 0
+    assert "EMBARGO_BOT_SMTP_PORT" in err and "Traceback" not in err
+
+
+def test_keygen_prints_a_line_for_env(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "keygen")
+    assert code == 0
+    name, _, value = out.strip().partition("=")
+    assert name == "EMBARGO_BOT_KEY"
+    from cryptography.fernet import Fernet
+
+    assert Fernet(value.encode()).decrypt(Fernet(value.encode()).encrypt(b"x")) == b"x"
+
+
+def test_settings_come_from_a_dot_env_file_in_the_working_directory(
+    tmp_path: Path, lists_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / ".env").write_text(
+        f"EMBARGO_BOT_RECIPIENTS_DIR={lists_dir}\nUNRELATED_TOOL_SETTING=1\n", encoding="utf-8"
+    )
+    code, out, _ = run_cli(capsys, "lists", "check", "--json")
+    assert code == 0
+    assert set(json.loads(out)["lists"]) == {"alpha", "beta", "low"}
+
+
+class SlowHandler(CapturingHandler):
+    """A relay that takes a moment over each message, so a stop lands mid-stage."""
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await asyncio.sleep(0.02)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def start_service(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "embargo_bot", "run"],
+        env={**os.environ, **env},
+        cwd=cwd,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def stop_service(service: subprocess.Popen[str]) -> str:
+    service.send_signal(signal.SIGTERM)
+    try:
+        _, log = service.communicate(timeout=15)
+    finally:
+        if service.poll() is None:
+            service.kill()
+    assert service.returncode == 0, log
+    assert "service stopped" in log and "Traceback" not in log
+    return log
+
+
+def test_sigterm_finishes_the_message_in_flight_and_the_next_start_resumes(
+    env: dict[str, str],
+    lists_dir: Path,
+    pack_files: PackFiles,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    many = "\n".join(f"  - email: partner{n:03d}@many.example" for n in range(80))
+    (lists_dir / "many.yaml").write_text(
+        "name: Many\nallowed_domains: [many.example]\n"
+        f"max_classification: OFFICIAL-SENSITIVE\nrecipients:\n{many}\n",
+        encoding="utf-8",
+    )
+    with StandInRelay(SlowHandler()) as relay:
+        env = {**env, "EMBARGO_BOT_SMTP_PORT": str(relay.port), "EMBARGO_BOT_SMTP_CONNECTIONS": "2"}
+        _, out, _ = run_cli(capsys, *queue_args(pack_files, **{"--lists": "many"}), "--json")
+        pack_id = json.loads(out)["id"]
+
+        service = start_service(env, tmp_path)
+        deadline = time.monotonic() + 10
+        while len(relay.received) < 10 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        log = stop_service(service)
+        assert "paused" in log and RELEASE_SECRET_WORD not in log
+
+        with open_app_from_env() as app:
+            stage = app.store.stage(pack_id, StageKind.NOTICE)
+            sent = app.store.deliveries(pack_id, StageKind.NOTICE, DeliveryState.SENT)
+            pending = app.store.deliveries(pack_id, StageKind.NOTICE, DeliveryState.PENDING)
+        assert stage.state is StageState.SCHEDULED
+        assert pending, "the stop landed mid-stage"
+        # Every message the relay took was recorded: the ones in flight were finished.
+        assert len(sent) == len(relay.received)
+
+        stop_service_after = start_service(env, tmp_path)
+        deadline = time.monotonic() + 15
+        while len(relay.received) < 80 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stop_service(stop_service_after)
+
+    rcpts = [item.rcpt_tos[0] for item in relay.received]
+    assert len(rcpts) == 80 and len(set(rcpts)) == 80, "each partner exactly once"
+
+
+RELEASE_SECRET_WORD = "Kestrel-Harbour-7"
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "embargo_bot", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0
+    for command in ("queue", "list", "show", "cancel", "preview", "run", "demo", "keygen"):
+        assert command in result.stdout
