@@ -35,6 +35,8 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         # .env may hold other tools' settings; only EMBARGO_BOT_* are ours.
         extra="ignore",
+        # An empty line in .env ("EMBARGO_BOT_SMTP_CA_FILE=") means "not set", not "".
+        env_ignore_empty=True,
         frozen=True,
         validate_by_name=True,
         validate_by_alias=True,

@@ -399,3 +399,16 @@ def test_python_dash_m_runs_the_cli() -> None:
     assert result.returncode == 0
     for command in ("queue", "list", "show", "cancel", "preview", "run", "demo", "keygen"):
         assert command in result.stdout
+
+
+def test_the_shipped_env_example_is_valid_and_documents_every_setting(tmp_path: Path) -> None:
+    example = (REPO / ".env.example").read_text(encoding="utf-8")
+    (tmp_path / ".env").write_text(example, encoding="utf-8")
+    settings = load_settings()
+    assert settings.smtp_host == "relay.example.org"
+    assert settings.smtp_username is None and settings.smtp_ca_file is None
+    assert settings.templates_dir is None and settings.key is None
+    documented = {line.split("=", 1)[0] for line in example.splitlines() if "=" in line}
+    for field in Settings.model_fields:
+        variable = "EMBARGO_BOT_FROM" if field == "sender" else f"EMBARGO_BOT_{field.upper()}"
+        assert variable in documented
