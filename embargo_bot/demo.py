@@ -15,6 +15,7 @@ import tempfile
 from datetime import datetime, timedelta
 from email import policy
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -24,6 +25,7 @@ from embargo_bot import actions
 from embargo_bot.app import App, open_app
 from embargo_bot.intake import QueueRequest
 from embargo_bot.packs import OPEN_STAGE_STATES, Pack, StageKind
+from embargo_bot.recipients import load_lists
 from embargo_bot.samplepdf import sample_pdf
 from embargo_bot.settings import SmtpSecurity, load_settings
 from embargo_bot.shipped import shipped_dir
@@ -81,6 +83,8 @@ def run_demo(console: Console, *, out_dir: Path | None, lift_in: float) -> int:
             )
             with open_app(settings) as app:
                 pack = _queue_example(app, work, lift_in)
+                lifts = describe(pack.lift_at, app.settings.zone)
+                console.print(f"Queued pack [bold]{pack.id}[/]; the embargo lifts at {lifts}")
                 asyncio.run(_run_until_sent(app, pack, console))
                 _summarise(app, pack, relay.received, console)
                 target = out_dir or Path("demo-output") / pack.id
@@ -121,8 +125,6 @@ def _queue_example(app: App, work: Path, lift_in: float) -> Pack:
         contact="ocu@example.org",
     )
     pack = actions.queue_pack(app, request, created_by=actions.current_user())
-    console_lift = describe(pack.lift_at, app.settings.zone)
-    Console().print(f"Queued pack [bold]{pack.id}[/]; the embargo lifts at {console_lift}")
     return pack
 
 
@@ -163,9 +165,11 @@ async def _run_until_sent(app: App, pack: Pack, console: Console) -> None:
 
 def _summarise(app: App, pack: Pack, received: list[Received], console: Console) -> None:
     lift = pack.lift_at
-    table = Table(title="What each partner received (times by the relay's clock)")
-    for column in ("Recipient", "Embargoed notice", "Live link", "Live vs lift"):
-        table.add_column(column)
+    zone = app.settings.zone
+    table = Table(title="What each partner received, by the relay's clock")
+    table.add_column("Recipient", overflow="fold")
+    for column in ("Notice at", "Live link at", "After lift"):
+        table.add_column(column, no_wrap=True)
     by_rcpt: dict[str, dict[str, datetime]] = {}
     for item in received:
         stage = email.message_from_bytes(item.data, policy=policy.default)["X-Embargo-Stage"]
@@ -178,8 +182,8 @@ def _summarise(app: App, pack: Pack, received: list[Received], console: Console)
             early += 1
         table.add_row(
             rcpt,
-            "-" if notice is None else f"{notice:%H:%M:%S.%f}"[:-3],
-            "-" if live is None else f"{live:%H:%M:%S.%f}"[:-3],
+            _clock(notice, zone),
+            _clock(live, zone),
             "-" if live is None else f"+{(live - lift).total_seconds():.3f}s",
         )
     console.print(table)
@@ -189,10 +193,20 @@ def _summarise(app: App, pack: Pack, received: list[Received], console: Console)
         console.print(
             f"{stage.kind} stage: {stage.state} ({summary.sent} sent, {summary.failed} failed)"
         )
-    console.print(
-        f"Live emails accepted before the lift: {early}. "
-        f"Each address got one message per stage, even where lists overlap."
+    listed = sum(
+        len(recipient_list.recipients)
+        for key, recipient_list in load_lists(app.settings.recipients_dir).lists.items()
+        if key in pack.list_keys
     )
+    console.print(
+        f"Live emails accepted before the lift at {describe(lift, zone)}: {early}.\n"
+        f"The lists name {listed} entries for {len(by_rcpt)} distinct addresses: "
+        "each address got one message per stage."
+    )
+
+
+def _clock(moment: datetime | None, zone: ZoneInfo) -> str:
+    return "-" if moment is None else f"{moment.astimezone(zone):%H:%M:%S.%f}"[:-3]
 
 
 def _write_messages(received: list[Received], target: Path) -> None:

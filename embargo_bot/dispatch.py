@@ -66,53 +66,53 @@ class StageRunner:
         clock: Clock,
         owner: str,
     ) -> None:
-        self._store = store
-        self._vault = vault
-        self._renderer = renderer
-        self._config = config
-        self._clock = clock
+        self.store = store
+        self.vault = vault
+        self.renderer = renderer
+        self.config = config
+        self.clock = clock
         self.owner = owner
 
     async def run(self, pack_id: str, kind: StageKind, stop: asyncio.Event) -> None:
         """Send the stage if it is due and nobody else has it; otherwise do nothing."""
-        now = self._clock()
-        pack = self._store.get_pack(pack_id)
-        decision = decide(pack, self._store.stage(pack_id, kind), now)
+        now = self.clock()
+        pack = self.store.get_pack(pack_id)
+        decision = decide(pack, self.store.stage(pack_id, kind), now)
         if decision.action is Action.SKIP:
-            if self._store.finish_stage(pack_id, kind, now, StageState.SKIPPED, decision.reason):
+            if self.store.finish_stage(pack_id, kind, now, StageState.SKIPPED, decision.reason):
                 log.warning("pack %s: %s skipped: %s", pack_id, kind, decision.reason)
             return
         if decision.action is not Action.SEND:
             return
-        if not self._store.claim_stage(pack_id, kind, self.owner, now, now + self._config.lease):
+        if not self.store.claim_stage(pack_id, kind, self.owner, now, now + self.config.lease):
             return
         session = _StageSession(self, pack, kind, stop)
         await session.run()
 
     def prepare_message(self, pack: Pack, kind: StageKind) -> StageMessage:
         content = self.open_content(pack.id) if kind is StageKind.NOTICE else None
-        context = self._renderer.context(
+        context = self.renderer.context(
             pack,
             content,
             kind,
-            zone=self._config.zone,
-            sender_name=self._config.sender.display_name,
+            zone=self.config.zone,
+            sender_name=self.config.sender.display_name,
         )
-        rendered = self._renderer.render(kind, context)
+        rendered = self.renderer.render(kind, context)
         return build_stage_message(
             pack,
             kind,
             rendered,
-            sender=self._config.sender,
+            sender=self.config.sender,
             pdf=None if content is None else content.pdf,
         )
 
     def open_content(self, pack_id: str) -> PackContent:
-        sealed = self._store.sealed_content(pack_id)
+        sealed = self.store.sealed_content(pack_id)
         return PackContent(
-            pdf=self._vault.open(sealed.pdf),
-            release=self._vault.open(sealed.release).decode("utf-8"),
-            social=None if sealed.social is None else self._vault.open(sealed.social).decode(),
+            pdf=self.vault.open(sealed.pdf),
+            release=self.vault.open(sealed.release).decode("utf-8"),
+            social=None if sealed.social is None else self.vault.open(sealed.social).decode(),
         )
 
 
@@ -121,7 +121,7 @@ class _StageSession:
 
     def __init__(self, runner: StageRunner, pack: Pack, kind: StageKind, stop: asyncio.Event):
         self.runner = runner
-        self.store = runner._store
+        self.store = runner.store
         self.pack = pack
         self.kind = kind
         self.stop = stop
@@ -139,7 +139,7 @@ class _StageSession:
             message = runner.prepare_message(pack, kind)
         except EmbargoBotError as exc:
             store.finish_stage(
-                pack.id, kind, runner._clock(), StageState.FAILED, str(exc), owner=runner.owner
+                pack.id, kind, runner.clock(), StageState.FAILED, str(exc), owner=runner.owner
             )
             log.error("%s stage could not start: %s", self.label, exc)
             return
@@ -152,7 +152,7 @@ class _StageSession:
             queue.put_nowait(delivery)
         watcher = asyncio.create_task(self._watch())
         try:
-            workers = min(runner._config.connections, max(1, len(pending)))
+            workers = min(runner.config.connections, max(1, len(pending)))
             await asyncio.gather(*(self._worker(queue, message) for _ in range(workers)))
         finally:
             watcher.cancel()
@@ -162,7 +162,7 @@ class _StageSession:
 
     def _fix_recipients(self) -> None:
         runner, pack = self.runner, self.pack
-        catalogue = load_lists(runner._config.recipients_dir)
+        catalogue = load_lists(runner.config.recipients_dir)
         try:
             lists = select_lists(catalogue, pack.list_keys, pack.classification)
         except ListError:
@@ -174,22 +174,22 @@ class _StageSession:
                 email=recipient.email,
                 name=recipient.name,
                 list_key=recipient.list_key,
-                message_id=new_message_id(pack.id, self.kind, runner._config.sender),
+                message_id=new_message_id(pack.id, self.kind, runner.config.sender),
             )
             for recipient in unique_recipients(lists)
         ]
-        self.store.expand_stage(pack.id, self.kind, recipients, runner._clock())
+        self.store.expand_stage(pack.id, self.kind, recipients, runner.clock())
 
     async def _worker(self, queue: asyncio.Queue[Delivery], message: StageMessage) -> None:
         runner, store = self.runner, self.store
-        sender = runner._config.sender.address
-        async with RelaySession(runner._config.relay) as session:
+        sender = runner.config.sender.address
+        async with RelaySession(runner.config.relay) as session:
             while not (self.stop.is_set() or self.halt.is_set()):
                 try:
                     delivery = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
-                if not may_send(self.kind, self.pack, runner._clock()):
+                if not may_send(self.kind, self.pack, runner.clock()):
                     self._halt("the clock is before the lift: nothing more goes until it lifts")
                     return
                 data = personalise_message(
@@ -207,7 +207,7 @@ class _StageSession:
                     delivery.email,
                     DeliveryState.SENT if sent else DeliveryState.FAILED,
                     outcome.reply,
-                    runner._clock(),
+                    runner.clock(),
                 )
                 if not sent:
                     log.warning("%s to %s failed: %s", self.label, delivery.email, outcome.reply)
@@ -215,13 +215,13 @@ class _StageSession:
     async def _watch(self) -> None:
         """Keep the claim alive and notice a cancellation while sending."""
         runner = self.runner
-        interval = min(1.0, runner._config.lease.total_seconds() / 3)
+        interval = min(1.0, runner.config.lease.total_seconds() / 3)
         while True:
             await asyncio.sleep(interval)
             if self.store.pack_state(self.pack.id) is PackState.CANCELLED:
                 self._halt("the pack was cancelled")
                 return
-            lease_until = runner._clock() + runner._config.lease
+            lease_until = runner.clock() + runner.config.lease
             if not self.store.renew_lease(self.pack.id, self.kind, runner.owner, lease_until):
                 self._halt("another instance took over this stage")
                 return
@@ -234,7 +234,7 @@ class _StageSession:
 
     def _close(self, elapsed: float) -> None:
         runner, store, pack, kind = self.runner, self.store, self.pack, self.kind
-        now = runner._clock()
+        now = runner.clock()
         if store.pack_state(pack.id) is PackState.CANCELLED:
             store.cancel_pending(pack.id, kind, now)
             store.finish_stage(

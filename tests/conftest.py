@@ -227,3 +227,18 @@ class RefusingHandler(CapturingHandler):
             return "550 5.1.1 Mailbox unavailable"
         envelope.rcpt_tos.append(address)
         return "250 OK"
+
+
+class CountingHandler(CapturingHandler):
+    """A relay that also counts the SMTP sessions opened to it (one EHLO each)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sessions = 0
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        self.sessions += 1
+        session.host_name = hostname
+        return responses

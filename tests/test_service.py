@@ -9,12 +9,14 @@ from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from email.utils import getaddresses
+from pathlib import Path
 
 from conftest import (
     LIVE_URL,
     PDF_SECRET,
     RELEASE_SECRET,
     SOCIAL_TEXT,
+    CountingHandler,
     PackFiles,
     RefusingHandler,
     at,
@@ -237,3 +239,23 @@ async def test_the_store_holds_no_plaintext_of_the_release_pdf_or_social_text(
     assert b"Serious Organised Crime Strategy" in stored, "the title is stored in clear"
     for secret in (RELEASE_SECRET, PDF_SECRET, SOCIAL_TEXT, "work together"):
         assert secret.encode() not in stored
+
+
+async def test_a_stage_reuses_a_few_connections_rather_than_one_per_message(
+    make_settings: Callable[..., Settings],
+    make_request: Callable[..., object],
+    lists_dir: Path,
+) -> None:
+    addresses = "\n".join(f"  - email: partner{n:02d}@many.example" for n in range(40))
+    (lists_dir / "many.yaml").write_text(
+        "name: Many\nallowed_domains: [many.example]\n"
+        f"max_classification: OFFICIAL-SENSITIVE\nrecipients:\n{addresses}\n",
+        encoding="utf-8",
+    )
+    handler = CountingHandler()
+    with StandInRelay(handler) as relay, open_app(make_settings(relay, smtp_connections=3)) as app:
+        pack = queue(app, make_request(lists="many"))
+        async with running(app):
+            await wait_until(lambda: stage_closed(app, pack.id, StageKind.NOTICE))
+    assert len(relay.received) == 40
+    assert 1 <= handler.sessions <= 3
