@@ -193,8 +193,12 @@ def _single_line(
 
 def _check_url(value: str, problems: list[str]) -> str | None:
     cleaned = value.strip()
-    parts = urlsplit(cleaned)
-    if parts.scheme != "https" or not parts.hostname or has_control_characters(cleaned):
+    try:
+        parts = urlsplit(cleaned)
+        valid = parts.scheme == "https" and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # an unbalanced "[" or a port that is not a number
+        valid = False
+    if not valid or has_control_characters(cleaned):
         problems.append(
             f"--url: {value!r} is not an https:// link; give the address the publication "
             "will have, e.g. https://www.gov.scot/isbn/9781802019445"

@@ -42,9 +42,9 @@ def from_exception(exc: BaseException) -> Outcome:
     """Classify an error raised while connecting or sending one message."""
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
         refused = exc.recipients[0]
-        return from_reply_code(refused.code, refused.message)
+        return _refused(refused.code, refused.message)
     if isinstance(exc, aiosmtplib.SMTPResponseException):
-        return from_reply_code(exc.code, exc.message)
+        return _refused(exc.code, exc.message)
     # Timeouts before connection errors: SMTPConnectTimeoutError is both.
     if isinstance(exc, TimeoutError):
         # After DATA this is ambiguous: the relay may have taken the message.
@@ -54,6 +54,13 @@ def from_exception(exc: BaseException) -> Outcome:
     if isinstance(exc, aiosmtplib.SMTPException):
         return Outcome(OutcomeKind.TEMPORARY, None, f"SMTP error: {_describe(exc)}")
     raise TypeError(f"not a mail error: {exc!r}")
+
+
+def _refused(code: int, text: str) -> Outcome:
+    # An error is never a delivery, even with a 2xx code: aiosmtplib raises when a
+    # reply is not the one the protocol step expects (e.g. 250 where DATA wants 354).
+    kind = OutcomeKind.PERMANENT if 500 <= code < 600 else OutcomeKind.TEMPORARY
+    return Outcome(kind, code, text)
 
 
 def _describe(exc: BaseException) -> str:

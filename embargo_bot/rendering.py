@@ -107,11 +107,17 @@ class Renderer:
         try:
             return self._env.get_template(name).render(values)
         except jinja2.TemplateNotFound as exc:
-            raise TemplateError(f"template {name} not found in {self._search_path()}") from exc
+            needed_by = "" if exc.name == name else f" (needed by {name})"
+            raise TemplateError(
+                f"template {exc.name} not found in {self._search_path()}{needed_by}"
+            ) from exc
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(f"{exc.filename or name}:{exc.lineno}: {exc.message}") from exc
-        except jinja2.UndefinedError as exc:
+        except jinja2.TemplateError as exc:
             raise TemplateError(f"template {name}: {exc.message}") from exc
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            # e.g. {{ title + 1 }}: a mistake in the template, found before anything is sent.
+            raise TemplateError(f"template {name}: {exc}") from exc
 
     def _search_path(self) -> str:
         loader = self._env.loader
@@ -124,13 +130,13 @@ def check_notice_hides_link(rendered: RenderedEmail, url: str) -> None:
 
     The notice's context has no URL, but a release or social post can paste it.
     """
-    bare = url.split("://", 1)[-1].rstrip("/")
+    bare = url.split("://", 1)[-1].rstrip("/").lower().removeprefix("www.")
     for part_name, part in (
         ("subject", rendered.subject),
         ("text", rendered.text),
         ("HTML", rendered.html),
     ):
-        if bare and bare.lower() in part.lower():
+        if bare and bare in part.lower():
             raise InputError(
                 f"the embargoed notice ({part_name}) contains the live link {url}: it must not "
                 "reach partners before the lift. Remove it from the release and social text; "

@@ -126,7 +126,8 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        raise ConfigError(_describe(exc)) from exc
+        # "from None": the validation error holds the raw values, secrets included.
+        raise ConfigError(_describe(exc)) from None
 
 
 def _describe(exc: ValidationError) -> str:

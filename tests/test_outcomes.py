@@ -1,0 +1,162 @@
+"""Classifying what the relay said, or what went wrong, about one message."""
+
+from __future__ import annotations
+
+import aiosmtplib
+import pytest
+
+from embargo_bot.outcomes import Outcome, OutcomeKind, accepted, from_exception, from_reply_code
+
+ACCEPTED = OutcomeKind.ACCEPTED
+TEMPORARY = OutcomeKind.TEMPORARY
+PERMANENT = OutcomeKind.PERMANENT
+
+
+def type_name(value: object) -> str:
+    return type(value).__name__
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        (250, ACCEPTED),
+        (251, ACCEPTED),
+        (421, TEMPORARY),
+        (450, TEMPORARY),
+        (451, TEMPORARY),
+        (452, TEMPORARY),
+        (499, TEMPORARY),
+        (500, PERMANENT),
+        (550, PERMANENT),
+        (552, PERMANENT),
+        (553, PERMANENT),
+        (554, PERMANENT),
+    ],
+)
+def test_from_reply_code(code: int, kind: OutcomeKind) -> None:
+    assert from_reply_code(code, "words") == Outcome(kind, code, "words")
+
+
+def test_accepted() -> None:
+    assert accepted(250, "2.0.0 Ok: queued as 4F2") == Outcome(
+        ACCEPTED, 250, "2.0.0 Ok: queued as 4F2"
+    )
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (
+            aiosmtplib.SMTPRecipientsRefused(
+                [aiosmtplib.SMTPRecipientRefused(550, "no such user", "x@y")]
+            ),
+            Outcome(PERMANENT, 550, "no such user"),
+        ),
+        (
+            aiosmtplib.SMTPRecipientsRefused(
+                [aiosmtplib.SMTPRecipientRefused(450, "mailbox busy", "x@y")]
+            ),
+            Outcome(TEMPORARY, 450, "mailbox busy"),
+        ),
+        (
+            aiosmtplib.SMTPRecipientRefused(553, "relay not permitted", "x@y"),
+            Outcome(PERMANENT, 553, "relay not permitted"),
+        ),
+        (
+            aiosmtplib.SMTPResponseException(451, "4.3.0 try again later"),
+            Outcome(TEMPORARY, 451, "4.3.0 try again later"),
+        ),
+        (
+            aiosmtplib.SMTPResponseException(421, "4.7.0 closing connection"),
+            Outcome(TEMPORARY, 421, "4.7.0 closing connection"),
+        ),
+        (
+            aiosmtplib.SMTPDataError(554, "5.7.1 message rejected"),
+            Outcome(PERMANENT, 554, "5.7.1 message rejected"),
+        ),
+        (
+            aiosmtplib.SMTPSenderRefused(553, "sender not allowed", "bot@gov.example"),
+            Outcome(PERMANENT, 553, "sender not allowed"),
+        ),
+        (
+            aiosmtplib.SMTPServerDisconnected("Connection lost"),
+            Outcome(TEMPORARY, None, "connection failed: Connection lost"),
+        ),
+        (
+            aiosmtplib.SMTPConnectTimeoutError("Timed out connecting to relay on port 587"),
+            Outcome(TEMPORARY, None, "timed out: Timed out connecting to relay on port 587"),
+        ),
+        (
+            aiosmtplib.SMTPReadTimeoutError("Timed out waiting for server response"),
+            Outcome(TEMPORARY, None, "timed out: Timed out waiting for server response"),
+        ),
+        (
+            aiosmtplib.SMTPConnectError("Error connecting to relay on port 587"),
+            Outcome(TEMPORARY, None, "connection failed: Error connecting to relay on port 587"),
+        ),
+        (
+            ConnectionRefusedError(111, "Connection refused"),
+            Outcome(TEMPORARY, None, "connection failed: [Errno 111] Connection refused"),
+        ),
+        (
+            ConnectionResetError(),
+            Outcome(TEMPORARY, None, "connection failed: ConnectionResetError"),
+        ),
+        (TimeoutError(), Outcome(TEMPORARY, None, "timed out: TimeoutError")),
+        (
+            aiosmtplib.SMTPNotSupported("SMTPUTF8 not supported"),
+            Outcome(TEMPORARY, None, "SMTP error: SMTPUTF8 not supported"),
+        ),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, BaseException) else value.kind,
+)
+def test_from_exception(exc: BaseException, expected: Outcome) -> None:
+    assert from_exception(exc) == expected
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        # aiosmtplib raises when a reply is not the one it expects, even a 2yz one:
+        # 250 to DATA instead of 354 means the message itself was never sent.
+        aiosmtplib.SMTPDataError(250, "2.0.0 Ok"),
+        # 252 "cannot verify" to RCPT: aiosmtplib refuses the recipient and sends nothing.
+        aiosmtplib.SMTPRecipientRefused(252, "2.1.5 cannot verify user", "x@y"),
+        aiosmtplib.SMTPRecipientsRefused(
+            [aiosmtplib.SMTPRecipientRefused(252, "2.1.5 cannot verify user", "x@y")]
+        ),
+        # A greeting other than 220, or a 2yz other than 220 to STARTTLS: not connected.
+        aiosmtplib.SMTPConnectResponseError(250, "hello"),
+        aiosmtplib.SMTPResponseException(250, "2.0.0 Ready to start TLS"),
+    ],
+    ids=type_name,
+)
+def test_an_exception_is_never_an_accepted_message(exc: BaseException) -> None:
+    outcome = from_exception(exc)
+    assert outcome.kind is not OutcomeKind.ACCEPTED, outcome
+
+
+@pytest.mark.parametrize("exc", [ValueError("bug"), KeyError("x"), RuntimeError()])
+def test_from_exception_refuses_errors_that_are_not_mail_errors(exc: BaseException) -> None:
+    with pytest.raises(TypeError, match="not a mail error"):
+        from_exception(exc)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "reply"),
+    [
+        (Outcome(PERMANENT, 550, "no such user"), "550 no such user"),
+        (Outcome(ACCEPTED, 250, "2.0.0 Ok"), "250 2.0.0 Ok"),
+        (Outcome(TEMPORARY, None, "timed out: TimeoutError"), "timed out: TimeoutError"),
+        (
+            from_exception(
+                aiosmtplib.SMTPRecipientsRefused(
+                    [aiosmtplib.SMTPRecipientRefused(550, "no such user", "x@y")]
+                )
+            ),
+            "550 no such user",
+        ),
+    ],
+)
+def test_reply(outcome: Outcome, reply: str) -> None:
+    assert outcome.reply == reply
