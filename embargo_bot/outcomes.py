@@ -30,14 +30,6 @@ def accepted(code: int, text: str) -> Outcome:
     return Outcome(OutcomeKind.ACCEPTED, code, text)
 
 
-def from_reply_code(code: int, text: str) -> Outcome:
-    """RFC 5321 4.2.1: 2yz done, 4yz transient, 5yz permanent."""
-    if 200 <= code < 300:
-        return accepted(code, text)
-    kind = OutcomeKind.TEMPORARY if 400 <= code < 500 else OutcomeKind.PERMANENT
-    return Outcome(kind, code, text)
-
-
 def from_exception(exc: BaseException) -> Outcome:
     """Classify an error raised while connecting or sending one message."""
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
@@ -57,8 +49,9 @@ def from_exception(exc: BaseException) -> Outcome:
 
 
 def _refused(code: int, text: str) -> Outcome:
-    # An error is never a delivery, even with a 2xx code: aiosmtplib raises when a
-    # reply is not the one the protocol step expects (e.g. 250 where DATA wants 354).
+    # RFC 5321 4.2.1: 4yz transient, 5yz permanent. An error is never a delivery,
+    # even with a 2xx code: aiosmtplib raises when a reply is not the one the
+    # protocol step expects (e.g. 250 where DATA wants 354).
     kind = OutcomeKind.PERMANENT if 500 <= code < 600 else OutcomeKind.TEMPORARY
     return Outcome(kind, code, text)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiosmtplib
 import pytest
 
-from embargo_bot.outcomes import Outcome, OutcomeKind, accepted, from_exception, from_reply_code
+from embargo_bot.outcomes import Outcome, OutcomeKind, accepted, from_exception
 
 ACCEPTED = OutcomeKind.ACCEPTED
 TEMPORARY = OutcomeKind.TEMPORARY
@@ -19,8 +19,6 @@ def type_name(value: object) -> str:
 @pytest.mark.parametrize(
     ("code", "kind"),
     [
-        (250, ACCEPTED),
-        (251, ACCEPTED),
         (421, TEMPORARY),
         (450, TEMPORARY),
         (451, TEMPORARY),
@@ -33,8 +31,10 @@ def type_name(value: object) -> str:
         (554, PERMANENT),
     ],
 )
-def test_from_reply_code(code: int, kind: OutcomeKind) -> None:
-    assert from_reply_code(code, "words") == Outcome(kind, code, "words")
+def test_a_refusal_is_classified_by_its_reply_code(code: int, kind: OutcomeKind) -> None:
+    """RFC 5321 4.2.1: 4yz is transient, 5yz permanent."""
+    refusal = aiosmtplib.SMTPResponseException(code, "words")
+    assert from_exception(refusal) == Outcome(kind, code, "words")
 
 
 def test_accepted() -> None:
