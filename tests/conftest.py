@@ -137,6 +137,18 @@ def pack_files(tmp_path: Path) -> PackFiles:
     )
 
 
+def write_big_list(lists_dir: Path, key: str, count: int) -> list[str]:
+    """A list of ``count`` partners at ``KEY.example``; returns their addresses."""
+    addresses = [f"partner{n:03d}@{key}.example" for n in range(count)]
+    entries = "\n".join(f"  - email: {address}" for address in addresses)
+    (lists_dir / f"{key}.yaml").write_text(
+        f"name: {key.title()}\nallowed_domains: [{key}.example]\n"
+        f"max_classification: OFFICIAL-SENSITIVE\nrecipients:\n{entries}\n",
+        encoding="utf-8",
+    )
+    return addresses
+
+
 def at(moment: datetime) -> str:
     return moment.isoformat()
 

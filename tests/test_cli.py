@@ -18,7 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import LIVE_URL, PackFiles, at, queue, running, stages_closed, store_dump, wait_until
+from conftest import (
+    LIVE_URL,
+    PackFiles,
+    at,
+    queue,
+    running,
+    stages_closed,
+    store_dump,
+    wait_until,
+    write_big_list,
+)
 
 from embargo_bot.actions import preview
 from embargo_bot.app import App, open_app
@@ -349,12 +359,7 @@ def test_sigterm_finishes_the_message_in_flight_and_the_next_start_resumes(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    many = "\n".join(f"  - email: partner{n:03d}@many.example" for n in range(80))
-    (lists_dir / "many.yaml").write_text(
-        "name: Many\nallowed_domains: [many.example]\n"
-        f"max_classification: OFFICIAL-SENSITIVE\nrecipients:\n{many}\n",
-        encoding="utf-8",
-    )
+    write_big_list(lists_dir, "many", 80)
     with StandInRelay(SlowHandler()) as relay:
         env = {**env, "EMBARGO_BOT_SMTP_PORT": str(relay.port), "EMBARGO_BOT_SMTP_CONNECTIONS": "2"}
         _, out, _ = run_cli(capsys, *queue_args(pack_files, **{"--lists": "many"}), "--json")

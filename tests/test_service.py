@@ -25,6 +25,7 @@ from conftest import (
     stage_closed,
     stages_closed,
     wait_until,
+    write_big_list,
 )
 
 from embargo_bot.actions import cancel_pack
@@ -246,12 +247,7 @@ async def test_a_stage_reuses_a_few_connections_rather_than_one_per_message(
     make_request: Callable[..., object],
     lists_dir: Path,
 ) -> None:
-    addresses = "\n".join(f"  - email: partner{n:02d}@many.example" for n in range(40))
-    (lists_dir / "many.yaml").write_text(
-        "name: Many\nallowed_domains: [many.example]\n"
-        f"max_classification: OFFICIAL-SENSITIVE\nrecipients:\n{addresses}\n",
-        encoding="utf-8",
-    )
+    write_big_list(lists_dir, "many", 40)
     handler = CountingHandler()
     with StandInRelay(handler) as relay, open_app(make_settings(relay, smtp_connections=3)) as app:
         pack = queue(app, make_request(lists="many"))

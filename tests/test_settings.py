@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from textwrap import dedent
 from zoneinfo import ZoneInfo
@@ -16,13 +15,7 @@ from embargo_bot.settings import Settings, SmtpSecurity, is_loopback, load_setti
 PASSWORD = "correct-horse-battery-staple"
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith("EMBARGO_BOT_"):
-            monkeypatch.delenv(name)
-    # No stray .env in the working folder can reach a test.
-    monkeypatch.chdir(tmp_path)
+# conftest.py's autouse fixture clears EMBARGO_BOT_* and moves to an empty folder.
 
 
 def config_error(**overrides: object) -> str:
