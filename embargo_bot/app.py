@@ -10,13 +10,14 @@ from email.utils import parseaddr
 from functools import cached_property
 
 from embargo_bot.compose import Sender
-from embargo_bot.dispatch import Clock, DispatchConfig, StageRunner
+from embargo_bot.dispatch import DispatchConfig, StageRunner
 from embargo_bot.errors import KeyMismatchError
 from embargo_bot.mailer import RelayConfig
 from embargo_bot.rendering import Renderer
 from embargo_bot.service import Service, new_owner_id
 from embargo_bot.settings import Settings
 from embargo_bot.shipped import shipped_dir
+from embargo_bot.stage_messages import Clock, MessageBuilder
 from embargo_bot.store import Store
 from embargo_bot.times import utc_now
 from embargo_bot.vault import Vault
@@ -54,25 +55,27 @@ class App:
         display_name, address = parseaddr(self.settings.sender)
         return Sender(display_name=display_name or address, address=address)
 
-    def dispatch_config(self) -> DispatchConfig:
-        settings = self.settings
-        return DispatchConfig(
+    @cached_property
+    def messages(self) -> MessageBuilder:
+        return MessageBuilder(
+            store=self.store,
+            vault=self.vault,
+            renderer=self.renderer,
             sender=self.sender,
+            zone=self.settings.zone,
+            clock=self.clock,
+        )
+
+    def runner(self) -> StageRunner:
+        settings = self.settings
+        config = DispatchConfig(
             relay=RelayConfig.from_settings(settings),
-            zone=settings.zone,
             recipients_dir=settings.recipients_dir,
             connections=settings.smtp_connections,
             lease=timedelta(seconds=settings.lease_seconds),
         )
-
-    def runner(self) -> StageRunner:
         return StageRunner(
-            store=self.store,
-            vault=self.vault,
-            renderer=self.renderer,
-            config=self.dispatch_config(),
-            clock=self.clock,
-            owner=new_owner_id(),
+            builder=self.messages, config=config, clock=self.clock, owner=new_owner_id()
         )
 
     def service(self) -> Service:

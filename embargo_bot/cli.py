@@ -18,10 +18,10 @@ from typing import Any
 
 from rich.console import Console
 
-from embargo_bot import actions, views
+from embargo_bot import actions, changes, previews, views
 from embargo_bot.app import App, open_app
 from embargo_bot.errors import EmbargoBotError, ListError
-from embargo_bot.intake import QueueRequest
+from embargo_bot.intake import AmendRequest, QueueRequest
 from embargo_bot.packs import StageKind
 from embargo_bot.recipients import load_lists
 from embargo_bot.settings import Settings, load_settings
@@ -54,13 +54,37 @@ def build_parser() -> argparse.ArgumentParser:
     queue.add_argument(
         "--lift", required=True, help="when the embargo lifts: 'YYYY-MM-DD HH:MM' or ISO 8601"
     )
-    queue.add_argument("--lists", required=True, help="comma-separated list names")
-    queue.add_argument("--notice-at", help="when to send the embargoed notice (default: now)")
+    queue.add_argument("--lists", help="comma-separated list names for the notice")
+    queue.add_argument("--notice-at", help="when to send the notice to --lists (default: now)")
+    _notice_flag(queue, "a notice wave; repeat for several")
     queue.add_argument("--classification", default="OFFICIAL-SENSITIVE")
     queue.add_argument("--reference", help="e.g. the ISBN")
     queue.add_argument("--contact", help="reply-to address (default: the From address)")
     _json_flag(queue)
     queue.set_defaults(handler=_queue)
+
+    approve = commands.add_parser("approve", help="clear a pack to go (not by who queued it)")
+    approve.add_argument("pack")
+    _json_flag(approve)
+    approve.set_defaults(handler=_approve)
+
+    reschedule = commands.add_parser("reschedule", help="move the lift; holders are told")
+    reschedule.add_argument("pack")
+    reschedule.add_argument("--lift", required=True, help="the new lift time")
+    _notice_flag(reschedule, "replace the notice waves not yet started; repeatable")
+    _json_flag(reschedule)
+    reschedule.set_defaults(handler=_reschedule)
+
+    amend = commands.add_parser("amend", help="new version of the material; holders get it")
+    amend.add_argument("pack")
+    amend.add_argument("--pdf", type=Path)
+    amend.add_argument("--release", type=Path)
+    amend.add_argument("--social", type=Path)
+    amend.add_argument("--title")
+    amend.add_argument("--url")
+    amend.add_argument("--note", required=True, help="what changed, for partners")
+    _json_flag(amend)
+    amend.set_defaults(handler=_amend)
 
     listing = commands.add_parser("list", help="packs, their state and next send")
     _json_flag(listing)
@@ -71,15 +95,20 @@ def build_parser() -> argparse.ArgumentParser:
     _json_flag(show)
     show.set_defaults(handler=_show)
 
-    cancel = commands.add_parser("cancel", help="stop a pack: nothing more is sent")
+    cancel = commands.add_parser("cancel", help="withdraw a pack; holders are told")
     cancel.add_argument("pack")
+    cancel.add_argument("--reason", help="why: told to partners who hold the notice")
     _json_flag(cancel)
     cancel.set_defaults(handler=_cancel)
 
     preview = commands.add_parser("preview", help="write the exact emails as .eml files")
     preview.add_argument("pack")
-    preview.add_argument("--stage", choices=[kind.value for kind in StageKind])
-    preview.add_argument("--out", required=True, type=Path, help="folder to write into")
+    preview.add_argument("--stage", choices=[kind.value for kind in StageKind if kind != "test"])
+    destination = preview.add_mutually_exclusive_group(required=True)
+    destination.add_argument("--out", type=Path, help="folder to write the .eml files into")
+    destination.add_argument(
+        "--send-to", metavar="ADDRESS", help="mail them, marked TEST, to one listed address"
+    )
     _json_flag(preview)
     preview.set_defaults(handler=_preview)
 
@@ -96,6 +125,16 @@ def build_parser() -> argparse.ArgumentParser:
     keygen = commands.add_parser("keygen", help="print a new at-rest key for .env")
     keygen.set_defaults(handler=_keygen)
     return parser
+
+
+def _notice_flag(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument(
+        "--notice",
+        action="append",
+        default=[],
+        metavar="LISTS@WHEN",
+        help=f"{help_text}: e.g. police-scotland,copfs@'2022-02-22 16:15'",
+    )
 
 
 def _json_flag(parser: argparse.ArgumentParser) -> None:
@@ -169,6 +208,7 @@ def _queue(args: argparse.Namespace, console: Console) -> int:
         classification=args.classification,
         reference=args.reference,
         contact=args.contact,
+        waves=tuple(args.notice),
     )
     with open_app(_settings()) as app:
         pack = actions.queue_pack(app, request, created_by=actions.current_user())
@@ -176,13 +216,58 @@ def _queue(args: argparse.Namespace, console: Console) -> int:
         if args.json:
             _emit_json(console, views.status_json(status, now=app.clock(), with_deliveries=False))
             return 0
-        zone = app.settings.zone
-        notice = next(s.stage for s in status.stages if s.stage.kind is StageKind.NOTICE)
         console.print(f"Queued [bold]{pack.id}[/]: {pack.title}")
-        console.print(f"  notice to {', '.join(pack.list_keys)} at {describe(notice.due_at, zone)}")
-        console.print(f"  live link at {describe(pack.lift_at, zone)}")
-        console.print("  `embargo-bot run` must be running to send it.")
+        console.print(views.timetable(status, zone=app.settings.zone))
+        if pack.awaiting_clearance:
+            console.print(
+                "Nothing goes until someone else clears it: `embargo-bot approve "
+                f"{pack.id}`. Check it first with `embargo-bot preview {pack.id} --out DIR`."
+            )
+        console.print("`embargo-bot run` must be running to send it.")
     return 0
+
+
+def _show_change(args: argparse.Namespace, console: Console, app: App, message: str) -> int:
+    status = actions.pack_status(app, args.pack)
+    if args.json:
+        _emit_json(console, views.status_json(status, now=app.clock(), with_deliveries=False))
+    else:
+        console.print(message)
+        console.print(views.timetable(status, zone=app.settings.zone))
+    return 0
+
+
+def _approve(args: argparse.Namespace, console: Console) -> int:
+    with open_app(_settings()) as app:
+        pack = actions.approve_pack(app, args.pack, approver=actions.current_user())
+        when = describe(pack.cleared_at or app.clock(), app.settings.zone)
+        return _show_change(args, console, app, f"Cleared {pack.id} ({pack.cleared_by}, {when}).")
+
+
+def _reschedule(args: argparse.Namespace, console: Console) -> int:
+    with open_app(_settings()) as app:
+        pack = changes.reschedule_pack(app, args.pack, lift=args.lift, waves=tuple(args.notice))
+        lift = describe(pack.lift_at, app.settings.zone)
+        message = f"Rescheduled {pack.id}: the embargo now lifts at {lift}."
+        if any(s.kind is StageKind.CHANGED and s.state.value == "scheduled"
+               for s in app.store.stages(pack.id)):  # fmt: skip
+            message += " Partners who hold the notice are being told."
+        return _show_change(args, console, app, message)
+
+
+def _amend(args: argparse.Namespace, console: Console) -> int:
+    request = AmendRequest(
+        pdf=args.pdf,
+        release=args.release,
+        social=args.social,
+        title=args.title,
+        url=args.url,
+        note=args.note,
+    )
+    with open_app(_settings()) as app:
+        pack = changes.amend_pack(app, args.pack, request, by=actions.current_user())
+        message = f"Amended {pack.id}: now version {pack.version}."
+        return _show_change(args, console, app, message)
 
 
 def _list(args: argparse.Namespace, console: Console) -> int:
@@ -211,23 +296,36 @@ def _show(args: argparse.Namespace, console: Console) -> int:
 
 def _cancel(args: argparse.Namespace, console: Console) -> int:
     with open_app(_settings()) as app:
-        pack = actions.cancel_pack(app, args.pack)
+        pack = actions.cancel_pack(app, args.pack, reason=args.reason, by=actions.current_user())
+        told = any(s.kind is StageKind.WITHDRAWN for s in app.store.stages(pack.id))
         if args.json:
             _emit_json(console, views.pack_json(pack))
         else:
-            console.print(f"Cancelled {pack.id}: nothing more of it will be sent.")
+            console.print(f"Withdrew {pack.id}: nothing more of it will be sent.")
+            if told:
+                console.print("Partners who hold the notice are being told not to publish it.")
     return 0
 
 
 def _preview(args: argparse.Namespace, console: Console) -> int:
     kinds = [StageKind(args.stage)] if args.stage else list(StageKind)
     with open_app(_settings()) as app:
-        written = actions.preview(app, args.pack, kinds, args.out)
+        if args.send_to:
+            delivery = previews.send_test(app, args.pack, args.send_to, kinds)
+            if args.json:
+                _emit_json(console, views.delivery_json(delivery))
+            else:
+                console.print(f"Test to {delivery.email}: {delivery.state} ({delivery.reply})")
+            return 0 if delivery.state.value == "sent" else 1
+        written = previews.preview(app, args.pack, kinds, args.out)
     if args.json:
-        _emit_json(console, [{"path": str(f.path), "recipient": f.recipient} for f in written])
+        _emit_json(
+            console,
+            [{"path": str(f.path), "recipient": f.recipient, "stage": f.stage} for f in written],
+        )
     else:
         for item in written:
-            console.print(f"{item.path}  ({item.recipient})", highlight=False)
+            console.print(f"{item.path}  ({item.stage}, {item.recipient})", highlight=False)
         console.print(f"Wrote {len(written)} message(s) to {args.out}")
     return 0
 

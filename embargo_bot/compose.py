@@ -12,7 +12,9 @@ rebuilt after a restart is the same bytes.
 
 from __future__ import annotations
 
+import email
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
@@ -51,20 +53,44 @@ def new_message_id(pack_id: str, kind: StageKind, sender: Sender) -> str:
     return make_msgid(idstring=f"{pack_id}.{kind}", domain=sender.domain)
 
 
+@dataclass(frozen=True)
+class Enclosure:
+    """An exact message carried inside a test email, for an official to check."""
+
+    file_name: str
+    data: bytes
+
+
 def build_stage_message(
     pack: Pack,
     kind: StageKind,
     rendered: RenderedEmail,
     *,
     sender: Sender,
-    pdf: bytes | None,
+    boundary_seed: str,
+    pdf: bytes | None = None,
+    calendar: bytes | None = None,
+    cancel_calendar: bool = False,
+    enclosures: Sequence[Enclosure] = (),
 ) -> StageMessage:
     body = EmailMessage(policy=_POLICY)
     body.set_content(rendered.text, cte="quoted-printable")
     body.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
     if pdf is not None:
         body.add_attachment(pdf, maintype="application", subtype="pdf", filename=pack.pdf_name)
-    _fix_boundaries(body, seed=f"{pack.id}/{kind}")
+    if calendar is not None:
+        body.add_attachment(
+            calendar,
+            maintype="text",
+            subtype="calendar",
+            filename="embargo-lift.ics",
+            params={"method": "CANCEL" if cancel_calendar else "PUBLISH", "charset": "utf-8"},
+        )
+    for enclosure in enclosures:
+        enclosed = email.message_from_bytes(enclosure.data, policy=_POLICY)
+        # 7bit: every message composed here is already 7-bit clean (quoted-printable, base64).
+        body.add_attachment(enclosed, filename=enclosure.file_name, cte="7bit")
+    _fix_boundaries(body, seed=f"{pack.id}/{boundary_seed}")
 
     headers = EmailMessage(policy=_POLICY)
     headers["From"] = Address(display_name=sender.display_name, addr_spec=sender.address)

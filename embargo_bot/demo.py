@@ -18,13 +18,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
 from embargo_bot import actions
 from embargo_bot.app import App, open_app
 from embargo_bot.intake import QueueRequest
-from embargo_bot.packs import OPEN_STAGE_STATES, Pack, StageKind
+from embargo_bot.packs import OPEN_STAGE_STATES, Pack
 from embargo_bot.recipients import load_lists
 from embargo_bot.samplepdf import sample_pdf
 from embargo_bot.settings import SmtpSecurity, load_settings
@@ -76,6 +76,8 @@ def run_demo(console: Console, *, out_dir: Path | None, lift_in: float) -> int:
                 recipients_dir=_demo_lists_dir(),
                 key=new_key(),
                 poll_interval=0.2,
+                # One person runs the demo, and clearance must come from someone else.
+                require_clearance=False,
             )
             console.print(
                 f"[bold]embargo-bot demo[/]: stand-in relay on {relay.host}:{relay.port}, "
@@ -138,26 +140,26 @@ async def _run_until_sent(app: App, pack: Pack, console: Console) -> None:
         TextColumn("{task.fields[note]}"),
     )
     with Progress(*columns, console=console) as progress:
-        bars = {
-            kind: progress.add_task(f"{kind} stage", total=None, note="waiting")
-            for kind in StageKind
-        }
+        bars: dict[int, TaskID] = {}
         while not serving.done():
             now = utc_now()
-            for stage in app.store.stages(pack.id):
-                summary = app.store.stage_summary(pack.id, stage.kind)
+            stages = app.store.stages(pack.id)
+            for stage in stages:
+                if stage.id not in bars:
+                    bars[stage.id] = progress.add_task(f"{stage.label}", total=None, note="")
+                summary = app.store.stage_summary(stage.id)
                 note = (
                     f"due in {(stage.due_at - now).total_seconds():.1f}s"
                     if stage.due_at > now
                     else stage.state.value
                 )
                 progress.update(
-                    bars[stage.kind],
+                    bars[stage.id],
                     total=summary.total or None,
                     completed=summary.sent + summary.failed,
                     note=note,
                 )
-            if all(s.state not in OPEN_STAGE_STATES for s in app.store.stages(pack.id)):
+            if all(s.state not in OPEN_STAGE_STATES for s in stages):
                 service.stop()
             await asyncio.sleep(0.1)
     await serving
@@ -191,7 +193,7 @@ def _summarise(app: App, pack: Pack, received: list[Received], console: Console)
     for stage_status in status.stages:
         stage, summary = stage_status.stage, stage_status.summary
         console.print(
-            f"{stage.kind} stage: {stage.state} ({summary.sent} sent, {summary.failed} failed)"
+            f"{stage.label}: {stage.state} ({summary.sent} sent, {summary.failed} failed)"
         )
     listed = sum(
         len(recipient_list.recipients)

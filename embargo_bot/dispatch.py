@@ -1,8 +1,12 @@
-"""Sending one stage of one pack: claim it, fix its recipients, mail them, record each.
+"""Sending one stage: claim it, fix its recipients, mail them, record each.
 
 Recording happens after the relay's answer and before the next message, one
 commit per message, so a crash at any point leaves at most the message in
 flight unrecorded: a restart sends it again rather than losing it.
+
+While a stage sends, a watcher keeps its claim alive and stops it if the pack
+is withdrawn, or changes under it (rescheduled or amended): the stage is then
+handed back and restarts with a message that says the new thing.
 """
 
 from __future__ import annotations
@@ -11,15 +15,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from embargo_bot.compose import Sender, StageMessage, build_stage_message, new_message_id
+from embargo_bot.audience import audience
+from embargo_bot.compose import new_message_id
 from embargo_bot.compose import personalise as personalise_message
-from embargo_bot.errors import EmbargoBotError, ListError
+from embargo_bot.errors import EmbargoBotError
 from embargo_bot.mailer import RelayConfig, RelaySession
 from embargo_bot.outcomes import OutcomeKind
 from embargo_bot.packs import (
@@ -27,27 +30,21 @@ from embargo_bot.packs import (
     DeliveryState,
     NewDelivery,
     Pack,
-    PackContent,
     PackState,
+    Stage,
     StageKind,
     StageState,
 )
-from embargo_bot.recipients import load_lists, select_lists, unique_recipients
-from embargo_bot.rendering import Renderer
+from embargo_bot.recipients import load_lists
 from embargo_bot.rules import Action, decide, may_send
-from embargo_bot.store import Store
-from embargo_bot.vault import Vault
+from embargo_bot.stage_messages import BuiltMessage, Clock, MessageBuilder
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)
 class DispatchConfig:
-    sender: Sender
     relay: RelayConfig
-    zone: ZoneInfo
     recipients_dir: Path
     connections: int
     lease: timedelta
@@ -57,103 +54,75 @@ class StageRunner:
     """Runs stages for one service instance (``owner``)."""
 
     def __init__(
-        self,
-        *,
-        store: Store,
-        vault: Vault,
-        renderer: Renderer,
-        config: DispatchConfig,
-        clock: Clock,
-        owner: str,
+        self, *, builder: MessageBuilder, config: DispatchConfig, clock: Clock, owner: str
     ) -> None:
-        self.store = store
-        self.vault = vault
-        self.renderer = renderer
+        self.builder = builder
+        self.store = builder.store
         self.config = config
         self.clock = clock
         self.owner = owner
 
-    async def run(self, pack_id: str, kind: StageKind, stop: asyncio.Event) -> None:
-        """Send the stage if it is due and nobody else has it; otherwise do nothing."""
+    async def run(self, stage_id: int, stop: asyncio.Event) -> None:
+        """Send the stage if it may go now and nobody else has it; otherwise do nothing."""
         now = self.clock()
-        pack = self.store.get_pack(pack_id)
-        decision = decide(pack, self.store.stage(pack_id, kind), now)
+        stage = self.store.stage(stage_id)
+        pack = self.store.get_pack(stage.pack_id)
+        decision = decide(pack, stage, now)
         if decision.action is Action.SKIP:
-            if self.store.finish_stage(pack_id, kind, now, StageState.SKIPPED, decision.reason):
-                log.warning("pack %s: %s skipped: %s", pack_id, kind, decision.reason)
+            if self.store.finish_stage(stage.id, now, StageState.SKIPPED, decision.reason):
+                log.warning("pack %s: %s skipped: %s", pack.id, stage.label, decision.reason)
             return
         if decision.action is not Action.SEND:
             return
-        if not self.store.claim_stage(pack_id, kind, self.owner, now, now + self.config.lease):
+        if not self.store.claim_stage(stage.id, self.owner, now, now + self.config.lease):
             return
-        session = _StageSession(self, pack, kind, stop)
+        # Re-read after the claim: the pack may have changed while we decided.
+        session = _StageSession(
+            self, self.store.get_pack(pack.id), self.store.stage(stage.id), stop
+        )
         await session.run()
-
-    def prepare_message(self, pack: Pack, kind: StageKind) -> StageMessage:
-        content = self.open_content(pack.id) if kind is StageKind.NOTICE else None
-        context = self.renderer.context(
-            pack,
-            content,
-            kind,
-            zone=self.config.zone,
-            sender_name=self.config.sender.display_name,
-        )
-        rendered = self.renderer.render(kind, context)
-        return build_stage_message(
-            pack,
-            kind,
-            rendered,
-            sender=self.config.sender,
-            pdf=None if content is None else content.pdf,
-        )
-
-    def open_content(self, pack_id: str) -> PackContent:
-        sealed = self.store.sealed_content(pack_id)
-        return PackContent(
-            pdf=self.vault.open(sealed.pdf),
-            release=self.vault.open(sealed.release).decode("utf-8"),
-            social=None if sealed.social is None else self.vault.open(sealed.social).decode(),
-        )
 
 
 class _StageSession:
-    """The state of one claimed stage while it is being sent."""
+    """One claimed stage while it is being sent."""
 
-    def __init__(self, runner: StageRunner, pack: Pack, kind: StageKind, stop: asyncio.Event):
+    def __init__(self, runner: StageRunner, pack: Pack, stage: Stage, stop: asyncio.Event):
         self.runner = runner
         self.store = runner.store
         self.pack = pack
-        self.kind = kind
+        self.stage = stage
         self.stop = stop
-        self.halt = asyncio.Event()  # cancelled, lease lost, or too early: stop sending
+        self.halt = asyncio.Event()  # withdrawn, changed, lease lost, or too early
         self.halt_reason = ""
 
     @property
     def label(self) -> str:
-        return f"pack {self.pack.id}: {self.kind}"
+        return f"pack {self.pack.id}: {self.stage.label}"
 
     async def run(self) -> None:
-        runner, store, pack, kind = self.runner, self.store, self.pack, self.kind
+        runner, store = self.runner, self.store
         try:
             self._fix_recipients()
-            message = runner.prepare_message(pack, kind)
+            built = runner.builder.build(self.pack, self.stage)
         except EmbargoBotError as exc:
             store.finish_stage(
-                pack.id, kind, runner.clock(), StageState.FAILED, str(exc), owner=runner.owner
+                self.stage.id, runner.clock(), StageState.FAILED, str(exc), owner=runner.owner
             )
-            log.error("%s stage could not start: %s", self.label, exc)
+            log.error("%s could not start: %s", self.label, exc)
             return
 
-        pending = store.deliveries(pack.id, kind, DeliveryState.PENDING)
+        pending = store.deliveries(
+            self.pack.id, stage_id=self.stage.id, state=DeliveryState.PENDING
+        )
         started = time.monotonic()
-        log.info("%s stage started: %d to send", self.label, len(pending))
+        log.info("%s started: %d to send", self.label, len(pending))
         queue: asyncio.Queue[Delivery] = asyncio.Queue()
         for delivery in pending:
             queue.put_nowait(delivery)
         watcher = asyncio.create_task(self._watch())
         try:
             workers = min(runner.config.connections, max(1, len(pending)))
-            await asyncio.gather(*(self._worker(queue, message) for _ in range(workers)))
+            await asyncio.gather(*(self._worker(queue, built) for _ in range(workers)))
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -161,39 +130,45 @@ class _StageSession:
         self._close(time.monotonic() - started)
 
     def _fix_recipients(self) -> None:
-        runner, pack = self.runner, self.pack
-        catalogue = load_lists(runner.config.recipients_dir)
-        try:
-            lists = select_lists(catalogue, pack.list_keys, pack.classification)
-        except ListError:
-            if self.store.deliveries(pack.id, self.kind):
-                return  # fixed on an earlier run: resume with those
-            raise
-        recipients = [
-            NewDelivery(
-                email=recipient.email,
-                name=recipient.name,
-                list_key=recipient.list_key,
-                message_id=new_message_id(pack.id, self.kind, runner.config.sender),
-            )
-            for recipient in unique_recipients(lists)
-        ]
-        self.store.expand_stage(pack.id, self.kind, recipients, runner.clock())
+        runner, pack, stage = self.runner, self.pack, self.stage
+        if self.store.is_expanded(stage.id):
+            return  # fixed on an earlier run: resume with those
+        recipients = audience(
+            pack,
+            stage,
+            catalogue=load_lists(runner.config.recipients_dir),
+            holders=self.store.holders(pack.id),
+            earlier_waves=self.store.notice_addresses(pack.id, other_than=stage.id),
+        )
+        sender = runner.builder.sender
+        self.store.expand_stage(
+            stage.id,
+            [
+                NewDelivery(
+                    email=recipient.email,
+                    name=recipient.name,
+                    list_key=recipient.list_key,
+                    message_id=new_message_id(pack.id, stage.kind, sender),
+                )
+                for recipient in recipients
+            ],
+            runner.clock(),
+        )
 
-    async def _worker(self, queue: asyncio.Queue[Delivery], message: StageMessage) -> None:
+    async def _worker(self, queue: asyncio.Queue[Delivery], built: BuiltMessage) -> None:
         runner, store = self.runner, self.store
-        sender = runner.config.sender.address
+        sender = runner.builder.sender.address
         async with RelaySession(runner.config.relay) as session:
             while not (self.stop.is_set() or self.halt.is_set()):
                 try:
                     delivery = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
-                if not may_send(self.kind, self.pack, runner.clock()):
+                if not may_send(self.stage.kind, self.pack, runner.clock()):
                     self._halt("the clock is before the lift: nothing more goes until it lifts")
                     return
                 data = personalise_message(
-                    message,
+                    built.message,
                     to_address=delivery.email,
                     to_name=delivery.name,
                     message_id=delivery.message_id,
@@ -202,27 +177,37 @@ class _StageSession:
                 outcome = await session.send(sender, delivery.email, data)
                 sent = outcome.kind is OutcomeKind.ACCEPTED
                 store.record_delivery(
-                    self.pack.id,
-                    self.kind,
+                    self.stage.id,
                     delivery.email,
                     DeliveryState.SENT if sent else DeliveryState.FAILED,
                     outcome.reply,
                     runner.clock(),
+                    version=built.version,
+                    lift_seq=built.lift_seq,
                 )
                 if not sent:
                     log.warning("%s to %s failed: %s", self.label, delivery.email, outcome.reply)
 
     async def _watch(self) -> None:
-        """Keep the claim alive and notice a cancellation while sending."""
-        runner = self.runner
-        interval = min(1.0, runner.config.lease.total_seconds() / 3)
+        """Keep the claim alive; stop if the pack is withdrawn or changes under this stage."""
+        runner, pack, kind = self.runner, self.pack, self.stage.kind
+        interval = min(0.5, runner.config.lease.total_seconds() / 3)
         while True:
             await asyncio.sleep(interval)
-            if self.store.pack_state(self.pack.id) is PackState.CANCELLED:
-                self._halt("the pack was cancelled")
+            state, version, lift_seq = self.store.pack_state(pack.id)
+            if state is PackState.CANCELLED and kind is not StageKind.WITHDRAWN:
+                self._halt("the pack was withdrawn")
+                return
+            if kind in (StageKind.NOTICE, StageKind.UPDATED) and version != pack.version:
+                self._halt("the pack was amended: restarting with the new version")
+                return
+            if kind in (StageKind.NOTICE, StageKind.UPDATED, StageKind.CHANGED) and (
+                lift_seq != pack.lift_seq
+            ):
+                self._halt("the embargo was rescheduled: restarting with the new lift")
                 return
             lease_until = runner.clock() + runner.config.lease
-            if not self.store.renew_lease(self.pack.id, self.kind, runner.owner, lease_until):
+            if not self.store.renew_lease(self.stage.id, runner.owner, lease_until):
                 self._halt("another instance took over this stage")
                 return
 
@@ -230,23 +215,24 @@ class _StageSession:
         if not self.halt.is_set():
             self.halt_reason = reason
             self.halt.set()
-            log.warning("%s stage stopping: %s", self.label, reason)
+            log.warning("%s stopping: %s", self.label, reason)
 
     def _close(self, elapsed: float) -> None:
-        runner, store, pack, kind = self.runner, self.store, self.pack, self.kind
+        runner, store, stage = self.runner, self.store, self.stage
         now = runner.clock()
-        if store.pack_state(pack.id) is PackState.CANCELLED:
-            store.cancel_pending(pack.id, kind, now)
+        state, _, _ = store.pack_state(self.pack.id)
+        if state is PackState.CANCELLED and stage.kind is not StageKind.WITHDRAWN:
+            store.cancel_pending(stage.id, now, "not sent: the pack was withdrawn")
             store.finish_stage(
-                pack.id, kind, now, StageState.CANCELLED, "pack cancelled", owner=runner.owner
+                stage.id, now, StageState.CANCELLED, "pack withdrawn", owner=runner.owner
             )
-            log.warning("%s stage cancelled part-way", self.label)
+            log.warning("%s cancelled part-way: the pack was withdrawn", self.label)
             return
-        summary = store.stage_summary(pack.id, kind)
+        summary = store.stage_summary(stage.id)
         if summary.pending:
-            store.release_stage(pack.id, kind, runner.owner)
+            store.release_stage(stage.id, runner.owner)
             log.info(
-                "%s stage paused after %.1fs with %d still to send (%s)",
+                "%s paused after %.1fs with %d still to send (%s)",
                 self.label,
                 elapsed,
                 summary.pending,
@@ -254,5 +240,5 @@ class _StageSession:
             )
             return
         detail = f"{summary.sent} sent, {summary.failed} failed"
-        store.finish_stage(pack.id, kind, now, StageState.DONE, detail, owner=runner.owner)
-        log.info("%s stage finished in %.1fs: %s", self.label, elapsed, detail)
+        store.finish_stage(stage.id, now, StageState.DONE, detail, owner=runner.owner)
+        log.info("%s finished in %.1fs: %s", self.label, elapsed, detail)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -37,18 +38,28 @@ class QueueRequest:
     social: Path | None
     url: str
     lift: str
-    lists: str
+    lists: str | None
     notice_at: str | None
     classification: str
     reference: str | None
     contact: str | None
+    waves: tuple[str, ...] = ()  # "LISTS@WHEN", one per --notice
 
 
 @dataclass(frozen=True)
 class InputFiles:
-    pdf: bytes
-    release: bytes
+    pdf: bytes | None
+    release: bytes | None
     social: bytes | None
+
+
+@dataclass(frozen=True)
+class WavePlan:
+    """One notice wave: these lists, at this time."""
+
+    list_keys: tuple[str, ...]
+    at: datetime
+    option: str = field(default="--notice", compare=False)  # where it was typed, for errors
 
 
 @dataclass(frozen=True)
@@ -57,17 +68,33 @@ class CheckedRequest:
     reference: str | None
     url: str
     lift_at: datetime
-    notice_at: datetime
     classification: Classification
     contact: str
-    list_keys: tuple[str, ...]
+    waves: tuple[WavePlan, ...]
     pdf: bytes
     pdf_name: str
     release: str
     social: str | None
 
+    @property
+    def list_keys(self) -> tuple[str, ...]:
+        """Every list the pack names, across its waves: who gets the live email."""
+        return union_of_lists(self.waves)
+
+    @property
+    def notice_at(self) -> datetime:
+        return min(wave.at for wave in self.waves)
+
+
+def union_of_lists(waves: Sequence[WavePlan]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(key for wave in waves for key in wave.list_keys))
+
 
 def read_files(request: QueueRequest) -> InputFiles:
+    return read_named_files(pdf=request.pdf, release=request.release, social=request.social)
+
+
+def read_named_files(*, pdf: Path | None, release: Path | None, social: Path | None) -> InputFiles:
     problems: list[str] = []
 
     def read(option: str, path: Path | None) -> bytes | None:
@@ -79,13 +106,12 @@ def read_files(request: QueueRequest) -> InputFiles:
             problems.append(f"{option} {path}: cannot read it ({exc.strerror or exc})")
             return None
 
-    pdf = read("--pdf", request.pdf)
-    release = read("--release", request.release)
-    social = read("--social", request.social)
+    files = InputFiles(
+        pdf=read("--pdf", pdf), release=read("--release", release), social=read("--social", social)
+    )
     if problems:
         raise InputError("\n".join(problems))
-    assert pdf is not None and release is not None
-    return InputFiles(pdf=pdf, release=release, social=social)
+    return files
 
 
 def check_request(
@@ -98,62 +124,179 @@ def check_request(
 ) -> CheckedRequest:
     """Every check that needs no store: all problems in one ``InputError``."""
     problems: list[str] = []
-
     title = _single_line(request.title, "--title", MAX_TITLE, problems, required=True)
     reference = _single_line(request.reference, "--reference", MAX_REFERENCE, problems)
     url = _check_url(request.url, problems)
     classification = _check_classification(request.classification, problems)
     contact = _check_contact(request.contact or default_contact, problems)
-    list_keys = tuple(dict.fromkeys(k.strip() for k in request.lists.split(",") if k.strip()))
-    if not list_keys:
-        problems.append("--lists: name at least one recipient list, e.g. --lists nca,copfs")
-
     lift_at = _parse_time(request.lift, zone, "--lift", problems)
-    notice_at = (
-        now
-        if request.notice_at is None or request.notice_at.strip().lower() == "now"
-        else _parse_time(request.notice_at, zone, "--notice-at", problems)
-    )
     if lift_at is not None and lift_at <= now:
         problems.append(
             f"--lift: {describe(lift_at, zone)} is in the past; an embargo must lift in the future"
         )
-    if notice_at is not None and notice_at < now - NOTICE_GRACE:
-        problems.append(
-            f"--notice-at: {describe(notice_at, zone)} is in the past; use 'now' to send at once"
-        )
-    if lift_at is not None and notice_at is not None and notice_at >= lift_at:
-        problems.append(
-            f"--notice-at: the notice ({describe(notice_at, zone)}) must go before the lift "
-            f"({describe(lift_at, zone)})"
-        )
-
-    _check_pdf(files.pdf, request.pdf, problems)
-    release = _text_file(files.release, "--release", request.release, problems, required=True)
+        lift_at = None  # one problem is enough: not also "the notice is after the lift"
+    waves = _check_waves(request, now=now, zone=zone, lift_at=lift_at, problems=problems)
+    pdf = _check_pdf(files.pdf, request.pdf, problems)
+    release = _text_file(files.release, "--release", request.release, problems)
     social = (
         None
         if files.social is None or request.social is None
-        else _text_file(files.social, "--social", request.social, problems, required=True)
+        else _text_file(files.social, "--social", request.social, problems)
     )
-
-    if problems:
-        raise InputError("cannot queue this pack:\n" + "\n".join(f"  {p}" for p in problems))
+    _refuse(problems, "cannot queue this pack")
     assert title is not None and url is not None and classification is not None
-    assert lift_at is not None and notice_at is not None and release is not None
+    assert lift_at is not None and pdf is not None and release is not None
     return CheckedRequest(
         title=title,
         reference=reference,
         url=url,
         lift_at=lift_at,
-        notice_at=max(notice_at, now),
         classification=classification,
         contact=contact or default_contact,
-        list_keys=list_keys,
-        pdf=files.pdf,
+        waves=waves,
+        pdf=pdf,
         pdf_name=_safe_file_name(request.pdf.name),
         release=release,
         social=social,
     )
+
+
+def _check_waves(
+    request: QueueRequest,
+    *,
+    now: datetime,
+    zone: ZoneInfo,
+    lift_at: datetime | None,
+    problems: list[str],
+) -> tuple[WavePlan, ...]:
+    planned: list[WavePlan | None] = []
+    if request.lists is not None or not request.waves:
+        keys = _list_keys(request.lists or "", "--lists", problems)
+        at = _wave_time(request.notice_at, "--notice-at", now=now, zone=zone, problems=problems)
+        planned.append(None if keys is None or at is None else WavePlan(keys, at, "--notice-at"))
+    elif request.notice_at is not None:
+        problems.append("--notice-at goes with --lists; with --notice, give LISTS@WHEN")
+    planned.extend(
+        parse_wave(text, now=now, zone=zone, problems=problems) for text in request.waves
+    )
+    waves = [wave for wave in planned if wave is not None]
+    check_wave_times(waves, lift_at, zone=zone, problems=problems)
+    return tuple(sorted(waves, key=lambda wave: wave.at))
+
+
+def parse_wave(text: str, *, now: datetime, zone: ZoneInfo, problems: list[str]) -> WavePlan | None:
+    """'police-scotland,copfs@2022-02-22 16:15' (or '...@now') as a wave."""
+    keys_text, at_sign, when = text.partition("@")
+    if not at_sign:
+        problems.append(
+            f"--notice {text!r}: give LISTS@WHEN, e.g. police-scotland,copfs@'2022-02-22 16:15'"
+        )
+        return None
+    keys = _list_keys(keys_text, f"--notice {text!r}", problems)
+    at = _wave_time(when, f"--notice {text!r}", now=now, zone=zone, problems=problems)
+    return None if keys is None or at is None else WavePlan(keys, at, f"--notice {text!r}")
+
+
+def check_wave_times(
+    waves: Sequence[WavePlan], lift_at: datetime | None, *, zone: ZoneInfo, problems: list[str]
+) -> None:
+    if lift_at is None:
+        return
+    for wave in waves:
+        if wave.at >= lift_at:
+            problems.append(
+                f"{wave.option}: the notice ({describe(wave.at, zone)}) must go before the "
+                f"lift ({describe(lift_at, zone)})"
+            )
+
+
+def _list_keys(text: str, option: str, problems: list[str]) -> tuple[str, ...] | None:
+    keys = tuple(dict.fromkeys(k.strip() for k in text.split(",") if k.strip()))
+    if not keys:
+        problems.append(f"{option}: name at least one recipient list, e.g. nca,copfs")
+        return None
+    return keys
+
+
+def _wave_time(
+    text: str | None, option: str, *, now: datetime, zone: ZoneInfo, problems: list[str]
+) -> datetime | None:
+    if text is None or text.strip().lower() == "now":
+        return now
+    at = _parse_time(text, zone, option, problems)
+    if at is not None and at < now - NOTICE_GRACE:
+        problems.append(f"{option}: {describe(at, zone)} is in the past; use 'now' to send at once")
+        return None
+    return None if at is None else max(at, now)
+
+
+@dataclass(frozen=True)
+class AmendRequest:
+    pdf: Path | None
+    release: Path | None
+    social: Path | None
+    title: str | None
+    url: str | None
+    note: str
+
+
+@dataclass(frozen=True)
+class CheckedAmend:
+    """Only what changes; ``changed`` names it, in the words ``show`` uses."""
+
+    title: str | None
+    url: str | None
+    pdf: bytes | None
+    pdf_name: str | None
+    release: str | None
+    social: str | None
+    note: str
+
+    @property
+    def changed(self) -> tuple[str, ...]:
+        fields = ("title", "url", "pdf", "release", "social")
+        return tuple(name for name in fields if getattr(self, name) is not None)
+
+
+MAX_NOTE = 1000
+
+
+def check_amend(request: AmendRequest, files: InputFiles) -> CheckedAmend:
+    problems: list[str] = []
+    title = _single_line(request.title, "--title", MAX_TITLE, problems)
+    url = None if request.url is None else _check_url(request.url, problems)
+    pdf = None if request.pdf is None else _check_pdf(files.pdf, request.pdf, problems)
+    release = (
+        None
+        if request.release is None
+        else _text_file(files.release, "--release", request.release, problems)
+    )
+    social = (
+        None
+        if request.social is None
+        else _text_file(files.social, "--social", request.social, problems)
+    )
+    note = _single_line(request.note, "--note", MAX_NOTE, problems, required=True)
+    if not problems and not any(v is not None for v in (title, url, pdf, release, social)):
+        problems.append(
+            "nothing to amend: give at least one of --pdf --release --social --title --url"
+        )
+    _refuse(problems, "cannot amend this pack")
+    assert note is not None
+    return CheckedAmend(
+        title=title,
+        url=url,
+        pdf=pdf,
+        pdf_name=None if request.pdf is None else _safe_file_name(request.pdf.name),
+        release=release,
+        social=social,
+        note=note,
+    )
+
+
+def _refuse(problems: list[str], summary: str) -> None:
+    if problems:
+        raise InputError(f"{summary}:\n" + "\n".join(f"  {p}" for p in problems))
 
 
 def new_pack_id(title: str) -> str:
@@ -235,18 +378,23 @@ def _parse_time(text: str, zone: ZoneInfo, option: str, problems: list[str]) -> 
         return None
 
 
-def _check_pdf(data: bytes, path: Path, problems: list[str]) -> None:
+def _check_pdf(data: bytes | None, path: Path, problems: list[str]) -> bytes | None:
+    if data is None:
+        return None
     if not data:
         problems.append(f"--pdf {path}: the file is empty")
     elif not data.startswith(b"%PDF-"):
         problems.append(f"--pdf {path}: not a PDF (it does not start with %PDF-)")
     elif b"%%EOF" not in data[-2048:]:
         problems.append(f"--pdf {path}: the PDF is cut short (no %%EOF at the end)")
+    else:
+        return data
+    return None
 
 
-def _text_file(
-    data: bytes, option: str, path: Path, problems: list[str], *, required: bool
-) -> str | None:
+def _text_file(data: bytes | None, option: str, path: Path, problems: list[str]) -> str | None:
+    if data is None:
+        return None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -256,7 +404,7 @@ def _text_file(
         )
         return None
     text = text.replace("\r\n", "\n")
-    if required and not text.strip():
+    if not text.strip():
         problems.append(f"{option} {path}: the file is empty")
         return None
     bad = [ch for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\n\t"]

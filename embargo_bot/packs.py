@@ -1,4 +1,4 @@
-"""The things embargo-bot keeps: packs, their stages and each recipient's delivery."""
+"""The things embargo-bot keeps: packs, their versions, stages and deliveries."""
 
 from __future__ import annotations
 
@@ -10,8 +10,20 @@ from embargo_bot.classification import Classification
 
 
 class StageKind(StrEnum):
-    NOTICE = "notice"  # the embargoed pack, before the lift
+    """A kind of email; its value is the ``X-Embargo-Stage`` header."""
+
+    NOTICE = "notice"  # the embargoed pack, one stage per wave, before the lift
     LIVE = "live"  # the public link, at the lift
+    CHANGED = "changed"  # the lift moved: to those who hold the notice
+    UPDATED = "updated"  # the material was amended: to those who hold the notice
+    WITHDRAWN = "withdrawn"  # the pack was withdrawn: to those who hold the notice
+    TEST = "test"  # an official's check, to one address on a list
+
+
+# Recipients of these hold the embargoed material (and know a lift time).
+HOLDING_KINDS = (StageKind.NOTICE, StageKind.UPDATED, StageKind.CHANGED)
+# Sent to holders when something happens, not at a planned time.
+FOLLOW_UP_KINDS = (StageKind.CHANGED, StageKind.UPDATED, StageKind.WITHDRAWN)
 
 
 class StageState(StrEnum):
@@ -29,18 +41,20 @@ OPEN_STAGE_STATES = (StageState.SCHEDULED, StageState.SENDING)
 class PackState(StrEnum):
     ACTIVE = "active"
     DONE = "done"
-    CANCELLED = "cancelled"
+    CANCELLED = "cancelled"  # withdrawn: nothing more goes but the withdrawal
 
 
 class DeliveryState(StrEnum):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
-    CANCELLED = "cancelled"  # the pack was cancelled before this message went
+    CANCELLED = "cancelled"  # the pack was withdrawn before this message went
 
 
 @dataclass(frozen=True)
 class Pack:
+    """A pack as it stands now: its latest version's title, link and file name."""
+
     id: str
     title: str
     reference: str | None
@@ -53,6 +67,23 @@ class Pack:
     state: PackState
     created_at: datetime
     created_by: str
+    version: int = 1
+    lift_seq: int = 1  # goes up each time the lift moves
+    needs_clearance: bool = False
+    cleared_at: datetime | None = None
+    cleared_by: str | None = None
+    cancelled_at: datetime | None = None
+    cancelled_by: str | None = None
+    cancel_reason: str | None = None
+
+    @property
+    def awaiting_clearance(self) -> bool:
+        return self.needs_clearance and self.cleared_at is None
+
+    @property
+    def calendar_sequence(self) -> int:
+        """RFC 5545 SEQUENCE: rises with every change partners are told of."""
+        return (self.lift_seq - 1) + (self.version - 1)
 
 
 @dataclass(frozen=True)
@@ -65,7 +96,34 @@ class PackContent:
 
 
 @dataclass(frozen=True)
+class PackVersion:
+    pack_id: str
+    version: int
+    title: str
+    url: str
+    pdf_name: str
+    changed: tuple[str, ...]  # what this version changed: "pdf", "release", ...
+    note: str | None
+    changed_by: str
+    changed_at: datetime
+
+
+@dataclass(frozen=True)
+class NewStage:
+    kind: StageKind
+    due_at: datetime
+    list_keys: tuple[str, ...] = ()
+    wave: int | None = None
+    base_lift_seq: int | None = None  # changed: to holders told this lift
+    base_version: int | None = None  # updated: to holders of this version
+    old_lift_at: datetime | None = None  # changed: the lift they were told
+    test_address: str | None = None
+    test_of: tuple[StageKind, ...] = ()
+
+
+@dataclass(frozen=True)
 class Stage:
+    id: int
     pack_id: str
     kind: StageKind
     due_at: datetime
@@ -75,6 +133,17 @@ class Stage:
     detail: str | None
     owner: str | None
     lease_until: datetime | None
+    list_keys: tuple[str, ...] = ()
+    wave: int | None = None
+    base_lift_seq: int | None = None
+    base_version: int | None = None
+    old_lift_at: datetime | None = None
+    test_address: str | None = None
+    test_of: tuple[StageKind, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"notice wave {self.wave}" if self.wave is not None else self.kind.value
 
 
 @dataclass(frozen=True)
@@ -87,6 +156,7 @@ class NewDelivery:
 
 @dataclass(frozen=True)
 class Delivery:
+    stage_id: int
     pack_id: str
     kind: StageKind
     email: str
@@ -98,3 +168,16 @@ class Delivery:
     attempts: int
     created_at: datetime
     updated_at: datetime
+    version: int | None = None  # the material version the message carried
+    lift_seq: int | None = None  # the lift the message stated
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Someone who holds the embargoed material, and what they were last told."""
+
+    email: str
+    name: str | None
+    list_key: str
+    version: int
+    lift_seq: int

@@ -9,6 +9,7 @@ template is found when a pack is queued or previewed, not at send time.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,8 +18,11 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from embargo_bot.errors import InputError, TemplateError
-from embargo_bot.packs import Pack, PackContent, StageKind
+from embargo_bot.packs import Pack, PackContent, PackVersion, StageKind
 from embargo_bot.times import describe
+
+# Kinds whose email carries the embargoed material itself.
+MATERIAL_KINDS = (StageKind.NOTICE, StageKind.UPDATED)
 
 
 @dataclass(frozen=True)
@@ -29,10 +33,22 @@ class RenderedEmail:
 
 
 @dataclass(frozen=True)
-class EmailContext:
-    """Everything a template may use. The live URL is absent from a notice's context,
-    so no notice template can leak the link before the lift."""
+class Change:
+    """One amendment, as the updated email lists it."""
 
+    version: int
+    changed: tuple[str, ...]
+    note: str | None
+    changed_by: str
+    when: str
+
+
+@dataclass(frozen=True)
+class EmailContext:
+    """Everything a template may use. Only the live email's context has the URL,
+    so no other template can leak the link before the lift."""
+
+    kind: str
     title: str
     reference: str | None
     marking: str
@@ -40,11 +56,28 @@ class EmailContext:
     lift_iso: str
     contact: str
     sender_name: str
-    pdf_name: str | None
-    url: str | None
-    release_text: str | None
-    release_html: Markup | None
-    social_text: str | None
+    version: int
+    pdf_name: str | None = None
+    url: str | None = None
+    release_text: str | None = None
+    release_html: Markup | None = None
+    social_text: str | None = None
+    old_lift_words: str | None = None
+    changes: tuple[Change, ...] = ()
+    reason: str | None = None
+    test_of: tuple[str, ...] = ()
+    live_withheld: bool = False
+    has_calendar: bool = False
+
+
+@dataclass(frozen=True)
+class StageFacts:
+    """What a stage adds to the pack for its email."""
+
+    old_lift_at: datetime | None = None
+    changes: tuple[PackVersion, ...] = ()
+    test_of: tuple[StageKind, ...] = ()
+    live_withheld: bool = False
 
 
 class Renderer:
@@ -69,22 +102,44 @@ class Renderer:
         *,
         zone: ZoneInfo,
         sender_name: str,
+        facts: StageFacts | None = None,
     ) -> EmailContext:
-        is_notice = kind is StageKind.NOTICE
-        release = content.release if content is not None and is_notice else None
+        facts = facts or StageFacts()
+        with_material = kind in MATERIAL_KINDS and content is not None
+        release = content.release if with_material and content is not None else None
         return EmailContext(
+            kind=kind.value,
             title=pack.title,
             reference=pack.reference,
-            marking=pack.classification.value if is_notice else "OFFICIAL",
+            # Once public, the link and the news are OFFICIAL whatever the pack's marking.
+            marking="OFFICIAL" if kind is StageKind.LIVE else pack.classification.value,
             lift_words=describe(pack.lift_at, zone),
             lift_iso=pack.lift_at.isoformat().replace("+00:00", "Z"),
             contact=pack.contact,
             sender_name=sender_name,
-            pdf_name=pack.pdf_name if is_notice else None,
-            url=None if is_notice else pack.url,
+            version=pack.version,
+            pdf_name=pack.pdf_name if with_material else None,
+            url=pack.url if kind is StageKind.LIVE else None,
             release_text=release,
             release_html=None if release is None else self._release_html(release),
-            social_text=content.social if content is not None and is_notice else None,
+            social_text=content.social if with_material and content is not None else None,
+            old_lift_words=(
+                None if facts.old_lift_at is None else describe(facts.old_lift_at, zone)
+            ),
+            changes=tuple(
+                Change(
+                    version=item.version,
+                    changed=item.changed,
+                    note=item.note,
+                    changed_by=item.changed_by,
+                    when=describe(item.changed_at, zone),
+                )
+                for item in facts.changes
+            ),
+            reason=pack.cancel_reason if kind is StageKind.WITHDRAWN else None,
+            test_of=tuple(item.value for item in facts.test_of),
+            live_withheld=facts.live_withheld,
+            has_calendar=kind in CALENDAR_KINDS,
         )
 
     def _release_html(self, release: str) -> Markup:
@@ -94,14 +149,13 @@ class Renderer:
     def render(self, kind: StageKind, context: EmailContext) -> RenderedEmail:
         values = asdict(context)
         subject = " ".join(self._render(f"{kind}.subject.j2", values).split())
-        rendered = RenderedEmail(
+        if not subject:
+            raise TemplateError(f"template {kind}.subject.j2 rendered an empty subject")
+        return RenderedEmail(
             subject=subject,
             text=self._render(f"{kind}.txt.j2", values),
             html=self._render(f"{kind}.html.j2", values),
         )
-        if not subject:
-            raise TemplateError(f"template {kind}.subject.j2 rendered an empty subject")
-        return rendered
 
     def _render(self, name: str, values: dict[str, object]) -> str:
         try:
@@ -125,10 +179,14 @@ class Renderer:
         return ", ".join(str(path) for path in loader.searchpath)
 
 
-def check_notice_hides_link(rendered: RenderedEmail, url: str) -> None:
-    """Refuse a notice that would carry the live link before the lift.
+# Kinds whose email carries the lift as a calendar entry (a withdrawal cancels it).
+CALENDAR_KINDS = (StageKind.NOTICE, StageKind.CHANGED, StageKind.UPDATED, StageKind.WITHDRAWN)
 
-    The notice's context has no URL, but a release or social post can paste it.
+
+def check_notice_hides_link(rendered: RenderedEmail, url: str) -> None:
+    """Refuse an email before the lift that would carry the live link.
+
+    Only the live email's context has the URL, but a release or social post can paste it.
     """
     bare = url.split("://", 1)[-1].rstrip("/").lower().removeprefix("www.")
     for part_name, part in (
@@ -138,7 +196,7 @@ def check_notice_hides_link(rendered: RenderedEmail, url: str) -> None:
     ):
         if bare and bare in part.lower():
             raise InputError(
-                f"the embargoed notice ({part_name}) contains the live link {url}: it must not "
+                f"the embargoed email ({part_name}) contains the live link {url}: it must not "
                 "reach partners before the lift. Remove it from the release and social text; "
                 "the live email sends it at the lift."
             )

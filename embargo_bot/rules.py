@@ -11,9 +11,9 @@ from embargo_bot.packs import Pack, PackState, Stage, StageKind, StageState
 
 class Action(StrEnum):
     SEND = "send"
-    WAIT = "wait"  # not due yet: the scheduler fired early by our clock
+    WAIT = "wait"  # not yet: not due by our clock, or not cleared
     SKIP = "skip"
-    IGNORE = "ignore"  # nothing to do: cancelled, finished, or someone else has it
+    IGNORE = "ignore"  # nothing to do: withdrawn, finished, or someone else has it
 
 
 @dataclass(frozen=True)
@@ -23,10 +23,13 @@ class Decision:
 
 
 def decide(pack: Pack, stage: Stage, now: datetime) -> Decision:
-    if pack.state is not PackState.ACTIVE:
+    withdrawal = stage.kind is StageKind.WITHDRAWN and pack.state is PackState.CANCELLED
+    if pack.state is not PackState.ACTIVE and not withdrawal:
         return Decision(Action.IGNORE, f"pack is {pack.state}")
     if stage.state is not StageState.SCHEDULED:
         return Decision(Action.IGNORE, f"stage is {stage.state}")
+    if pack.awaiting_clearance and stage.kind is not StageKind.TEST:
+        return Decision(Action.WAIT, "awaiting clearance")
     if now < stage.due_at:
         return Decision(Action.WAIT, "not due yet")
     if stage.kind is StageKind.NOTICE and now >= pack.lift_at:

@@ -21,9 +21,9 @@ from datetime import UTC
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
-from embargo_bot.dispatch import Clock, StageRunner
+from embargo_bot.dispatch import StageRunner
 from embargo_bot.errors import EmbargoBotError
-from embargo_bot.packs import StageKind, StageState
+from embargo_bot.stage_messages import Clock
 from embargo_bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -55,10 +55,6 @@ def is_dead_local_owner(owner: str, *, host: str, pid: int) -> bool:
     return False
 
 
-def _job_id(pack_id: str, kind: StageKind) -> str:
-    return f"{pack_id}/{kind}"
-
-
 class Service:
     def __init__(
         self, *, store: Store, runner: StageRunner, clock: Clock, poll_interval: float
@@ -67,8 +63,11 @@ class Service:
         self._runner = runner
         self._clock = clock
         self._poll_interval = poll_interval
-        self._running: dict[str, asyncio.Task[None]] = {}
+        self._running: dict[int, asyncio.Task[None]] = {}
         self._stop = asyncio.Event()
+        # Set when one of our own stages ends: our own commits do not change
+        # data_version, and a stage that waited on it may now start.
+        self._resync = False
 
     def stop(self) -> None:
         """Ask the service to stop: messages in flight finish, the rest wait for next start."""
@@ -104,7 +103,8 @@ class Service:
         since_full = FULL_SYNC_EVERY
         while not self._stop.is_set():
             version = self._store.data_version()
-            if version != seen_version or since_full >= FULL_SYNC_EVERY:
+            if version != seen_version or self._resync or since_full >= FULL_SYNC_EVERY:
+                self._resync = False
                 self._sync(scheduler)
                 seen_version, since_full = version, 0.0
             with contextlib.suppress(TimeoutError):
@@ -113,16 +113,12 @@ class Service:
 
     def _sync(self, scheduler: AsyncIOScheduler) -> None:
         self._reclaim_abandoned()
-        wanted = {
-            _job_id(stage.pack_id, stage.kind): stage
-            for stage in self._store.open_stages()
-            if stage.state is StageState.SCHEDULED
-        }
+        wanted = {str(stage.id): stage for stage in self._store.runnable_stages()}
         for job in scheduler.get_jobs():
             if job.id not in wanted:
                 job.remove()
         for job_id, stage in wanted.items():
-            if job_id in self._running:
+            if stage.id in self._running:
                 continue
             job = scheduler.get_job(job_id)
             if job is not None and job.next_run_time == stage.due_at:
@@ -130,7 +126,7 @@ class Service:
             scheduler.add_job(
                 self._fire,
                 trigger=DateTrigger(run_date=stage.due_at, timezone=UTC),
-                args=(stage.pack_id, stage.kind),
+                args=(stage.id,),
                 id=job_id,
                 replace_existing=True,
             )
@@ -146,18 +142,21 @@ class Service:
         if reclaimed:
             log.warning("resuming %d stage(s) left unfinished by a stopped instance", reclaimed)
 
-    async def _fire(self, pack_id: str, kind: StageKind) -> None:
-        job_id = _job_id(pack_id, kind)
-        if job_id in self._running or self._stop.is_set():
+    async def _fire(self, stage_id: int) -> None:
+        if stage_id in self._running or self._stop.is_set():
             return
-        task = asyncio.create_task(self._run_stage(pack_id, kind))
-        self._running[job_id] = task
-        task.add_done_callback(lambda _: self._running.pop(job_id, None))
+        task = asyncio.create_task(self._run_stage(stage_id))
+        self._running[stage_id] = task
+        task.add_done_callback(lambda _: self._stage_ended(stage_id))
 
-    async def _run_stage(self, pack_id: str, kind: StageKind) -> None:
+    def _stage_ended(self, stage_id: int) -> None:
+        self._running.pop(stage_id, None)
+        self._resync = True
+
+    async def _run_stage(self, stage_id: int) -> None:
         try:
-            await self._runner.run(pack_id, kind, self._stop)
+            await self._runner.run(stage_id, self._stop)
         except EmbargoBotError as exc:
-            log.error("pack %s: %s stage failed: %s", pack_id, kind, exc)
+            log.error("stage %d failed: %s", stage_id, exc)
         except Exception:
-            log.exception("pack %s: %s stage crashed; it will be retried", pack_id, kind)
+            log.exception("stage %d crashed; it will be retried when its claim runs out", stage_id)

@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     templates_dir: Path | None = None
     key: SecretStr | None = None
     timezone: str = "Europe/London"
+    require_clearance: bool = True
     poll_interval: Annotated[float, Field(gt=0, le=60)] = 1.0
     lease_seconds: Annotated[float, Field(ge=5, le=3600)] = 30.0
 

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from embargo_bot.actions import PackStatus
-from embargo_bot.packs import Delivery, DeliveryState, Pack, StageKind, StageState
+from embargo_bot.packs import Delivery, DeliveryState, Pack, Stage, StageKind, StageState
 from embargo_bot.recipients import ListCatalogue
 from embargo_bot.times import describe, describe_short, describe_span, to_storage
 
@@ -47,11 +47,25 @@ def pack_json(pack: Pack) -> dict[str, Any]:
         "state": pack.state.value,
         "created_at": _iso(pack.created_at),
         "created_by": pack.created_by,
+        "version": pack.version,
+        "clearance": {
+            "needed": pack.needs_clearance,
+            "cleared_at": _iso(pack.cleared_at),
+            "cleared_by": pack.cleared_by,
+        },
+        "withdrawn": None
+        if pack.cancelled_at is None
+        else {
+            "at": _iso(pack.cancelled_at),
+            "by": pack.cancelled_by,
+            "reason": pack.cancel_reason,
+        },
     }
 
 
 def delivery_json(delivery: Delivery) -> dict[str, Any]:
     return {
+        "stage_id": delivery.stage_id,
         "stage": delivery.kind.value,
         "email": delivery.email,
         "name": delivery.name,
@@ -61,6 +75,7 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
         "attempts": delivery.attempts,
         "message_id": delivery.message_id,
         "updated_at": _iso(delivery.updated_at),
+        "version": delivery.version,
     }
 
 
@@ -72,13 +87,18 @@ def status_json(status: PackStatus, *, now: datetime, with_deliveries: bool) -> 
         if next_stage is None
         else {
             "stage": next_stage.kind.value,
+            "label": next_stage.label,
             "at": _iso(next_stage.due_at),
             "in_seconds": round((next_stage.due_at - now).total_seconds(), 1),
         }
     )
     document["stages"] = [
         {
+            "id": item.stage.id,
             "stage": item.stage.kind.value,
+            "label": item.stage.label,
+            "wave": item.stage.wave,
+            "lists": list(item.stage.list_keys),
             "state": item.stage.state.value,
             "due_at": _iso(item.stage.due_at),
             "started_at": _iso(item.stage.started_at),
@@ -91,6 +111,17 @@ def status_json(status: PackStatus, *, now: datetime, with_deliveries: bool) -> 
             "cancelled": item.summary.cancelled,
         }
         for item in status.stages
+    ]
+    document["versions"] = [
+        {
+            "version": v.version,
+            "title": v.title,
+            "changed": list(v.changed),
+            "note": v.note,
+            "by": v.changed_by,
+            "at": _iso(v.changed_at),
+        }
+        for v in status.versions
     ]
     if with_deliveries:
         document["deliveries"] = [delivery_json(d) for d in status.deliveries]
@@ -111,7 +142,7 @@ def packs_table(statuses: list[PackStatus], *, now: datetime, zone: ZoneInfo) ->
             pack.id,
             pack.title,
             pack.classification.value,
-            pack.state.value,
+            "awaiting clearance" if pack.awaiting_clearance else pack.state.value,
             describe_short(pack.lift_at, zone),
             "-"
             if next_stage is None
@@ -121,12 +152,48 @@ def packs_table(statuses: list[PackStatus], *, now: datetime, zone: ZoneInfo) ->
     return table
 
 
+def timetable(status: PackStatus, *, zone: ZoneInfo) -> Table:
+    """Every stage of a pack: waves, live, and what partners were told since."""
+    table = Table(title="Stages", title_justify="left")
+    for column in ("Stage", "Lists", "Due", "State", "Sent", "Failed", "Pending", "Detail"):
+        table.add_column(column)
+    for item in status.stages:
+        stage = item.stage
+        table.add_row(
+            stage.label,
+            ", ".join(stage.list_keys) or _audience_words(stage),
+            describe_short(stage.due_at, zone),
+            _styled(stage.state),
+            str(item.summary.sent),
+            str(item.summary.failed),
+            str(item.summary.pending),
+            stage.detail or "",
+        )
+    return table
+
+
+def _audience_words(stage: Stage) -> str:
+    if stage.kind is StageKind.TEST:
+        return stage.test_address or ""
+    if stage.kind is StageKind.LIVE:
+        return "everyone named"
+    return "holders of the notice"
+
+
+def _clearance_words(pack: Pack, zone: ZoneInfo) -> str:
+    if not pack.needs_clearance:
+        return "not needed"
+    if pack.cleared_at is None:
+        return "AWAITING CLEARANCE: `embargo-bot approve` by someone other than who queued it"
+    return f"cleared by {pack.cleared_by}, {describe(pack.cleared_at, zone)}"
+
+
 def status_view(status: PackStatus, *, now: datetime, zone: ZoneInfo) -> RenderableType:
     pack = status.pack
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
-    for label, value in (
+    rows = [
         ("Pack", pack.id),
         ("Title", pack.title),
         ("Reference", pack.reference or "-"),
@@ -137,43 +204,45 @@ def status_view(status: PackStatus, *, now: datetime, zone: ZoneInfo) -> Rendera
         ("Contact", pack.contact),
         ("State", pack.state.value),
         ("Queued", f"{describe(pack.created_at, zone)} by {pack.created_by}"),
-    ):
+        ("Clearance", _clearance_words(pack, zone)),
+    ]
+    if pack.cancelled_at is not None:
+        rows.append(
+            (
+                "Withdrawn",
+                f"{describe(pack.cancelled_at, zone)} by {pack.cancelled_by}: "
+                f"{pack.cancel_reason or 'no reason given'}",
+            )
+        )
+    for label, value in rows:
         facts.add_row(label, value)
 
-    stages = Table(title="Stages", title_justify="left")
-    for column in ("Stage", "State", "Due", "Sent", "Failed", "Pending", "Detail"):
-        stages.add_column(column)
-    for item in status.stages:
-        stages.add_row(
-            item.stage.kind.value,
-            _styled(item.stage.state),
-            describe_short(item.stage.due_at, zone),
-            str(item.summary.sent),
-            str(item.summary.failed),
-            str(item.summary.pending),
-            item.stage.detail or "",
+    versions = Table(title="Versions", title_justify="left")
+    for column in ("Version", "When", "By", "Changed", "Note"):
+        versions.add_column(column)
+    for version in status.versions:
+        versions.add_row(
+            str(version.version),
+            describe_short(version.changed_at, zone),
+            version.changed_by,
+            ", ".join(version.changed) or "first version",
+            version.note or "",
         )
 
     recipients = Table(title="Recipients", title_justify="left")
-    for column in ("Recipient", "List", "Notice", "Live", "Server's reply"):
+    for column in ("Recipient", "List", "Stage", "State", "Server's reply"):
         recipients.add_column(column)
-    by_address: dict[str, dict[StageKind, Delivery]] = {}
+    labels = {item.stage.id: item.stage.label for item in status.stages}
     for delivery in status.deliveries:
-        by_address.setdefault(delivery.email, {})[delivery.kind] = delivery
-    for address, stages_of in by_address.items():
-        first = next(iter(stages_of.values()))
-        latest = stages_of.get(StageKind.LIVE) or first
         recipients.add_row(
-            address,
-            first.list_key,
-            *(
-                _styled(stages_of[kind].state) if kind in stages_of else Text("-")
-                for kind in (StageKind.NOTICE, StageKind.LIVE)
-            ),
-            latest.reply or "",
+            delivery.email,
+            delivery.list_key,
+            labels.get(delivery.stage_id, delivery.kind.value),
+            _styled(delivery.state),
+            delivery.reply or "",
         )
-    parts: list[RenderableType] = [facts, stages]
-    if by_address:
+    parts: list[RenderableType] = [facts, timetable(status, zone=zone), versions]
+    if status.deliveries:
         parts.append(recipients)
     return Group(*parts)
 

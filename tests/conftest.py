@@ -18,7 +18,7 @@ import pytest
 from embargo_bot.actions import current_user, queue_pack
 from embargo_bot.app import App, open_app
 from embargo_bot.intake import QueueRequest
-from embargo_bot.packs import OPEN_STAGE_STATES, Pack, StageKind
+from embargo_bot.packs import OPEN_STAGE_STATES, Delivery, DeliveryState, Pack, StageKind
 from embargo_bot.samplepdf import sample_pdf
 from embargo_bot.settings import Settings, load_settings
 from embargo_bot.standin_relay import CapturingHandler, StandInRelay
@@ -103,6 +103,7 @@ def make_settings(tmp_path: Path, lists_dir: Path, key: str) -> Callable[..., Se
             "smtp_security": "none",
             "poll_interval": 0.1,
             "lease_seconds": 5,
+            "require_clearance": False,
         }
         values.update(overrides)
         return load_settings(**values)
@@ -207,7 +208,18 @@ def stages_closed(app: App, pack_id: str) -> bool:
 
 
 def stage_closed(app: App, pack_id: str, kind: StageKind) -> bool:
-    return app.store.stage(pack_id, kind).state not in OPEN_STAGE_STATES
+    """Every stage of this kind has finished (one notice wave, or several)."""
+    return all(
+        stage.state not in OPEN_STAGE_STATES
+        for stage in app.store.stages(pack_id)
+        if stage.kind is kind
+    )
+
+
+def deliveries_of(
+    app: App, pack_id: str, kind: StageKind, state: DeliveryState | None = None
+) -> list[Delivery]:
+    return [d for d in app.store.deliveries(pack_id, state=state) if d.kind is kind]
 
 
 def store_dump(path: Path) -> list[str]:

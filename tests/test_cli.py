@@ -22,6 +22,7 @@ from conftest import (
     LIVE_URL,
     PackFiles,
     at,
+    deliveries_of,
     queue,
     running,
     stages_closed,
@@ -30,10 +31,10 @@ from conftest import (
     write_big_list,
 )
 
-from embargo_bot.actions import preview
 from embargo_bot.app import App, open_app
 from embargo_bot.cli import main
 from embargo_bot.packs import DeliveryState, StageKind, StageState
+from embargo_bot.previews import preview
 from embargo_bot.settings import Settings, load_settings
 from embargo_bot.standin_relay import CapturingHandler, StandInRelay
 from embargo_bot.vault import new_key
@@ -54,6 +55,7 @@ def env(
         "EMBARGO_BOT_SMTP_HOST": "127.0.0.1",
         "EMBARGO_BOT_SMTP_PORT": "2525",
         "EMBARGO_BOT_SMTP_SECURITY": "none",
+        "EMBARGO_BOT_REQUIRE_CLEARANCE": "false",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -217,7 +219,7 @@ def test_queue_json_then_list_show_and_cancel(
     assert shown["next_send"] is None
 
     code, _, err = run_cli(capsys, "cancel", pack_id)
-    assert code != 0 and "cannot be cancelled" in err
+    assert code != 0 and "cannot be withdrawn" in err
     code, _, err = run_cli(capsys, "show", "no-such-pack")
     assert code != 0 and "no pack 'no-such-pack'" in err
 
@@ -373,9 +375,9 @@ def test_sigterm_finishes_the_message_in_flight_and_the_next_start_resumes(
         assert "paused" in log and RELEASE_SECRET_WORD not in log
 
         with open_app_from_env() as app:
-            stage = app.store.stage(pack_id, StageKind.NOTICE)
-            sent = app.store.deliveries(pack_id, StageKind.NOTICE, DeliveryState.SENT)
-            pending = app.store.deliveries(pack_id, StageKind.NOTICE, DeliveryState.PENDING)
+            stage = app.store.stage_of(pack_id, StageKind.NOTICE)
+            sent = deliveries_of(app, pack_id, StageKind.NOTICE, DeliveryState.SENT)
+            pending = deliveries_of(app, pack_id, StageKind.NOTICE, DeliveryState.PENDING)
         assert stage.state is StageState.SCHEDULED
         assert pending, "the stop landed mid-stage"
         # Every message the relay took was recorded: the ones in flight were finished.

@@ -73,7 +73,9 @@ def stage_message(
 ) -> StageMessage:
     rendered = render(kind, pack, content)
     pdf = content.pdf if kind is StageKind.NOTICE else None
-    return build_stage_message(pack, kind, rendered, sender=SENDER, pdf=pdf)
+    return build_stage_message(
+        pack, kind, rendered, sender=SENDER, pdf=pdf, boundary_seed=f"{pack.id}/{kind}"
+    )
 
 
 def message_for(

@@ -40,6 +40,7 @@ def make_stage(
     kind: StageKind, due_at: datetime, state: StageState = StageState.SCHEDULED
 ) -> Stage:
     return Stage(
+        id=1,
         pack_id="serious-organised-crime-7k2q",
         kind=kind,
         due_at=due_at,

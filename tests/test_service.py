@@ -20,6 +20,7 @@ from conftest import (
     PackFiles,
     RefusingHandler,
     at,
+    deliveries_of,
     queue,
     running,
     stage_closed,
@@ -91,7 +92,7 @@ async def test_notice_reaches_every_recipient_once_with_headers_and_identical_pd
         assert b"gov.example/isbn" not in item.data
     assert len(message_ids) == len(notices), "Message-IDs are unique"
 
-    deliveries = app.store.deliveries(pack.id, StageKind.NOTICE)
+    deliveries = deliveries_of(app, pack.id, StageKind.NOTICE)
     assert {d.state for d in deliveries} == {DeliveryState.SENT}
     assert all(d.reply and d.reply.startswith("250") for d in deliveries)
 
@@ -154,12 +155,12 @@ async def test_cancel_after_the_notice_stops_the_live_email(
     async with running(app):
         await wait_until(lambda: stage_closed(app, pack.id, StageKind.NOTICE))
         with open_app(make_settings(relay)) as cli:
-            cancel_pack(cli, pack.id)
+            cancel_pack(cli, pack.id, reason="Publication postponed by ministers")
         await wait_until(lambda: datetime.now(UTC) > lift + timedelta(seconds=1), within=5)
 
     assert len(of_stage(relay.received, StageKind.NOTICE)) == len(EXPECTED)
     assert of_stage(relay.received, StageKind.LIVE) == []
-    assert app.store.stage(pack.id, StageKind.LIVE).state is StageState.CANCELLED
+    assert app.store.stage_of(pack.id, StageKind.LIVE).state is StageState.CANCELLED
 
 
 async def test_pack_queued_while_running_is_picked_up_within_two_seconds(
@@ -203,10 +204,10 @@ async def test_restart_after_a_missed_lift_sends_live_once_and_skips_the_stale_n
     lives = of_stage(relay.received, StageKind.LIVE)
     assert Counter(rcpt.lower() for item in lives for rcpt in item.rcpt_tos) == Counter(EXPECTED)
     with open_app(settings) as app:
-        notice = app.store.stage(pack.id, StageKind.NOTICE)
+        notice = app.store.stage_of(pack.id, StageKind.NOTICE)
         assert notice.state is StageState.SKIPPED
         assert notice.detail and "lift passed" in notice.detail
-        assert app.store.stage(pack.id, StageKind.LIVE).state is StageState.DONE
+        assert app.store.stage_of(pack.id, StageKind.LIVE).state is StageState.DONE
 
 
 async def test_a_refused_recipient_is_recorded_failed_with_the_server_reason(
@@ -217,8 +218,8 @@ async def test_a_refused_recipient_is_recorded_failed_with_the_server_reason(
         pack = queue(app, make_request())
         async with running(app):
             await wait_until(lambda: stage_closed(app, pack.id, StageKind.NOTICE))
-        states = {d.email: d for d in app.store.deliveries(pack.id, StageKind.NOTICE)}
-        detail = app.store.stage(pack.id, StageKind.NOTICE).detail
+        states = {d.email: d for d in deliveries_of(app, pack.id, StageKind.NOTICE)}
+        detail = app.store.stage_of(pack.id, StageKind.NOTICE).detail
 
     assert states["one@beta.example"].state is DeliveryState.FAILED
     assert states["one@beta.example"].reply == "550 5.1.1 Mailbox unavailable"

@@ -1,0 +1,101 @@
+"""The connection every part of the store shares, and its transactions."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Self
+
+from embargo_bot.errors import StoreError
+from embargo_bot.store.schema import SCHEMA, SCHEMA_VERSION
+
+
+class Connection:
+    """One SQLite connection in WAL mode, with explicit write transactions."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self._db = connection
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> Self:
+        try:
+            _create_private(path)
+            connection = sqlite3.connect(path, isolation_level=None, timeout=10.0)
+            connection.execute("PRAGMA busy_timeout = 10000")
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = NORMAL")
+            connection.execute("PRAGMA foreign_keys = ON")
+            opened = cls(connection, path)
+            opened._prepare_schema()
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"cannot open the store {path}: {exc}; check EMBARGO_BOT_DATABASE"
+            ) from exc
+        return opened
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _prepare_schema(self) -> None:
+        with self._write():
+            has_meta = self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+            ).fetchone()
+            row = (
+                self._db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+                if has_meta
+                else None
+            )
+            if row is not None and int(row[0]) != SCHEMA_VERSION:
+                raise StoreError(
+                    f"the store {self.path} is schema version {int(row[0])}; this embargo-bot "
+                    f"reads version {SCHEMA_VERSION}. Use the release that wrote it, or start "
+                    "a new store with EMBARGO_BOT_DATABASE"
+                )
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+            if row is None:
+                self._db.execute(
+                    "INSERT INTO meta (name, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+                )
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        # BEGIN IMMEDIATE takes the write lock up front, so a read-then-write
+        # transaction cannot fail half-way with SQLITE_BUSY.
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits: a cheap "anything new?" poll."""
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
+    def key_check(self) -> bytes | None:
+        row = self._db.execute("SELECT value FROM meta WHERE name = 'key_check'").fetchone()
+        return None if row is None else bytes(row[0])
+
+    def set_key_check(self, token: bytes) -> None:
+        with self._write():
+            self._db.execute(
+                "INSERT INTO meta (name, value) VALUES ('key_check', ?) "
+                "ON CONFLICT(name) DO NOTHING",
+                (token,),
+            )
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file readable by its owner only, before SQLite opens it."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
