@@ -311,7 +311,7 @@ def _preview(args: argparse.Namespace, console: Console) -> int:
     kinds = [StageKind(args.stage)] if args.stage else list(StageKind)
     with open_app(_settings()) as app:
         if args.send_to:
-            delivery = previews.send_test(app, args.pack, args.send_to, kinds)
+            delivery = asyncio.run(previews.send_test(app, args.pack, args.send_to, kinds))
             if args.json:
                 _emit_json(console, views.delivery_json(delivery))
             else:

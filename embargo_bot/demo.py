@@ -33,7 +33,9 @@ from embargo_bot.standin_relay import Received, StandInRelay
 from embargo_bot.times import describe, utc_now
 from embargo_bot.vault import new_key
 
-DEMO_LISTS = "police-scotland,nca,copfs,hmrc,devolved,comms-subgroup"
+# As in the source story: the comms leads first, UK and devolved counterparts later.
+FIRST_WAVE = "police-scotland,nca,copfs,hmrc,comms-subgroup"
+SECOND_WAVE = "devolved"
 
 _RELEASE = """\
 # Partners unite behind a refreshed strategy on serious organised crime
@@ -113,6 +115,7 @@ def _queue_example(app: App, work: Path, lift_in: float) -> Pack:
     social.write_text(_SOCIAL, encoding="utf-8")
     # A whole second, so the lift reads the same in the emails and in the summary.
     lift = (app.clock() + timedelta(seconds=lift_in + 1)).replace(microsecond=0)
+    second_wave = app.clock() + (lift - app.clock()) / 2
     request = QueueRequest(
         title="Serious Organised Crime Strategy",
         pdf=pdf,
@@ -120,8 +123,9 @@ def _queue_example(app: App, work: Path, lift_in: float) -> Pack:
         social=social,
         url="https://www.gov.scot/isbn/9781802019445",
         lift=lift.isoformat(),
-        lists=DEMO_LISTS,
-        notice_at="now",
+        lists=None,
+        notice_at=None,
+        waves=(f"{FIRST_WAVE}@now", f"{SECOND_WAVE}@{second_wave.isoformat()}"),
         classification="OFFICIAL",
         reference="9781802019445",
         contact="ocu@example.org",

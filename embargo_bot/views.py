@@ -155,7 +155,10 @@ def packs_table(statuses: list[PackStatus], *, now: datetime, zone: ZoneInfo) ->
 def timetable(status: PackStatus, *, zone: ZoneInfo) -> Table:
     """Every stage of a pack: waves, live, and what partners were told since."""
     table = Table(title="Stages", title_justify="left")
-    for column in ("Stage", "Lists", "Due", "State", "Sent", "Failed", "Pending", "Detail"):
+    table.add_column("Stage", no_wrap=True)
+    table.add_column("Lists")
+    table.add_column("Due", no_wrap=True)
+    for column in ("State", "Sent", "Failed", "Pending", "Detail"):
         table.add_column(column)
     for item in status.stages:
         stage = item.stage

@@ -419,3 +419,76 @@ def test_the_shipped_env_example_is_valid_and_documents_every_setting(tmp_path: 
     for field in Settings.model_fields:
         variable = "EMBARGO_BOT_FROM" if field == "sender" else f"EMBARGO_BOT_{field.upper()}"
         assert variable in documented
+
+
+def test_the_official_commands_for_changing_an_embargo(
+    env: dict[str, str],
+    pack_files: PackFiles,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("EMBARGO_BOT_REQUIRE_CLEARANCE", "true")
+    code, out, _ = run_cli(
+        capsys,
+        *queue_args(pack_files, **{"--lists": "alpha", "--lift": "2031-02-23 11:00"}),
+        "--notice",
+        "beta@2031-02-22 16:15",
+        "--json",
+    )
+    assert code == 0
+    queued = json.loads(out)
+    pack_id = queued["id"]
+    assert [s["label"] for s in queued["stages"]] == ["notice wave 1", "notice wave 2", "live"]
+    assert queued["clearance"] == {"needed": True, "cleared_at": None, "cleared_by": None}
+
+    # The same OS account that queued it cannot clear it.
+    code, _, err = run_cli(capsys, "approve", pack_id)
+    assert code != 0 and "different person" in err
+
+    code, out, _ = run_cli(capsys, "reschedule", pack_id, "--lift", "2031-02-24 09:30", "--json")
+    assert code == 0 and json.loads(out)["lift_at"] == "2031-02-24T09:30:00.000000Z"
+    code, _, err = run_cli(capsys, "reschedule", pack_id, "--lift", "2031-02-22 12:00")
+    assert code != 0 and "must go before the lift" in err
+
+    new_release = tmp_path / "v2.md"
+    new_release.write_text("Revised wording.\n", encoding="utf-8")
+    code, out, _ = run_cli(
+        capsys, "amend", pack_id, "--release", str(new_release), "--note", "Wording", "--json"
+    )
+    assert code == 0
+    versions = json.loads(out)["versions"]
+    assert [(v["version"], v["changed"], v["note"]) for v in versions] == [
+        (1, [], None),
+        (2, ["release"], "Wording"),
+    ]
+    code, _, err = run_cli(capsys, "amend", pack_id, "--note", "nothing")
+    assert code != 0 and "nothing to amend" in err
+
+    code, out, _ = run_cli(capsys, "show", pack_id)
+    assert "AWAITING CLEARANCE" in out and "notice wave 2" in out and "Wording" in out
+
+    code, out, _ = run_cli(capsys, "cancel", pack_id, "--reason", "Postponed", "--json")
+    assert code == 0
+    assert json.loads(out)["withdrawn"]["reason"] == "Postponed"
+
+
+async def test_preview_send_to_mails_a_listed_checker(
+    env: dict[str, str],
+    pack_files: PackFiles,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, out, _ = run_cli(capsys, *queue_args(pack_files), "--json")
+    pack_id = json.loads(out)["id"]
+    with StandInRelay() as relay:
+        monkeypatch.setenv("EMBARGO_BOT_SMTP_PORT", str(relay.port))
+        code, out, _ = await asyncio.to_thread(
+            run_cli, capsys, "preview", pack_id, "--send-to", "one@beta.example", "--json"
+        )
+        assert code == 0 and json.loads(out)["state"] == "sent"
+        code, _, err = await asyncio.to_thread(
+            run_cli, capsys, "preview", pack_id, "--send-to", "nobody@nowhere.example"
+        )
+        assert code != 0 and "not on any valid list" in err
+    assert [item.rcpt_tos for item in relay.received] == [("one@beta.example",)]
