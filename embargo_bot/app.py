@@ -14,6 +14,7 @@ from embargo_bot.dispatch import DispatchConfig, StageRunner
 from embargo_bot.errors import KeyMismatchError
 from embargo_bot.mailer import RelayConfig
 from embargo_bot.rendering import Renderer
+from embargo_bot.retry import RetryPolicy
 from embargo_bot.service import Service, new_owner_id
 from embargo_bot.settings import Settings
 from embargo_bot.shipped import shipped_dir
@@ -73,6 +74,8 @@ class App:
             recipients_dir=settings.recipients_dir,
             connections=settings.smtp_connections,
             lease=timedelta(seconds=settings.lease_seconds),
+            retry=RetryPolicy(base=settings.retry_backoff, window=settings.retry_for),
+            rate_per_minute=settings.smtp_rate,
         )
         return StageRunner(
             builder=self.messages, config=config, clock=self.clock, owner=new_owner_id()

@@ -37,6 +37,8 @@ def audience(
         return [_as_recipient(h) for h in behind]
     if stage.kind is StageKind.WITHDRAWN:
         return [_as_recipient(h) for h in holders]
+    if stage.kind is StageKind.REPORT:
+        return [Recipient(email=pack.contact, name=None, list_key="contact")]
     return [test_recipient(pack, stage.test_address or "", catalogue)]
 
 

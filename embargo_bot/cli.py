@@ -103,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     preview = commands.add_parser("preview", help="write the exact emails as .eml files")
     preview.add_argument("pack")
-    preview.add_argument("--stage", choices=[kind.value for kind in StageKind if kind != "test"])
+    preview.add_argument(
+        "--stage", choices=[k.value for k in StageKind if k not in ("test", "report")]
+    )
     destination = preview.add_mutually_exclusive_group(required=True)
     destination.add_argument("--out", type=Path, help="folder to write the .eml files into")
     destination.add_argument(

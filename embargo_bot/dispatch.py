@@ -16,7 +16,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from embargo_bot.audience import audience
@@ -24,11 +24,14 @@ from embargo_bot.compose import new_message_id
 from embargo_bot.compose import personalise as personalise_message
 from embargo_bot.errors import EmbargoBotError
 from embargo_bot.mailer import RelayConfig, RelaySession
-from embargo_bot.outcomes import OutcomeKind
+from embargo_bot.outcomes import Outcome
+from embargo_bot.pacing import RateLimiter, RelayGate
 from embargo_bot.packs import (
     Delivery,
     DeliveryState,
     NewDelivery,
+    NewStage,
+    OutcomeKind,
     Pack,
     PackState,
     Stage,
@@ -36,8 +39,10 @@ from embargo_bot.packs import (
     StageState,
 )
 from embargo_bot.recipients import load_lists
+from embargo_bot.retry import RetryPolicy
 from embargo_bot.rules import Action, decide, may_send
 from embargo_bot.stage_messages import BuiltMessage, Clock, MessageBuilder
+from embargo_bot.work_queue import DeliveryQueue
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,18 @@ class DispatchConfig:
     recipients_dir: Path
     connections: int
     lease: timedelta
+    retry: RetryPolicy
+    rate_per_minute: int | None = None
+
+
+# Stages that report to the official when they finish; not reports and test sends.
+REPORTED_KINDS = (
+    StageKind.NOTICE,
+    StageKind.LIVE,
+    StageKind.CHANGED,
+    StageKind.UPDATED,
+    StageKind.WITHDRAWN,
+)
 
 
 class StageRunner:
@@ -61,6 +78,8 @@ class StageRunner:
         self.config = config
         self.clock = clock
         self.owner = owner
+        # One limiter for the whole instance: the relay's cap is per sender, not per stage.
+        self.limiter = RateLimiter(config.rate_per_minute)
 
     async def run(self, stage_id: int, stop: asyncio.Event) -> None:
         """Send the stage if it may go now and nobody else has it; otherwise do nothing."""
@@ -94,6 +113,7 @@ class _StageSession:
         self.stop = stop
         self.halt = asyncio.Event()  # withdrawn, changed, lease lost, or too early
         self.halt_reason = ""
+        self.gate = RelayGate()
 
     @property
     def label(self) -> str:
@@ -106,7 +126,12 @@ class _StageSession:
             built = runner.builder.build(self.pack, self.stage)
         except EmbargoBotError as exc:
             store.finish_stage(
-                self.stage.id, runner.clock(), StageState.FAILED, str(exc), owner=runner.owner
+                self.stage.id,
+                runner.clock(),
+                StageState.FAILED,
+                str(exc),
+                owner=runner.owner,
+                report=self._report(),
             )
             log.error("%s could not start: %s", self.label, exc)
             return
@@ -116,10 +141,8 @@ class _StageSession:
         )
         started = time.monotonic()
         log.info("%s started: %d to send", self.label, len(pending))
-        queue: asyncio.Queue[Delivery] = asyncio.Queue()
-        for delivery in pending:
-            queue.put_nowait(delivery)
-        watcher = asyncio.create_task(self._watch())
+        queue = DeliveryQueue((self._ready_at(d), d) for d in pending)
+        watcher = asyncio.create_task(self._watch(queue))
         try:
             workers = min(runner.config.connections, max(1, len(pending)))
             await asyncio.gather(*(self._worker(queue, built) for _ in range(workers)))
@@ -128,6 +151,18 @@ class _StageSession:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
         self._close(time.monotonic() - started)
+
+    def _ready_at(self, delivery: Delivery) -> float:
+        """A monotonic time for a delivery's next try: now, or its recorded retry time."""
+        if delivery.next_attempt_at is None:
+            return 0.0
+        wait = (delivery.next_attempt_at - self.runner.clock()).total_seconds()
+        return time.monotonic() + max(0.0, wait)
+
+    def _report(self) -> NewStage | None:
+        if self.stage.kind not in REPORTED_KINDS:
+            return None
+        return NewStage(StageKind.REPORT, self.runner.clock(), report_of=self.stage.id)
 
     def _fix_recipients(self) -> None:
         runner, pack, stage = self.runner, self.pack, self.stage
@@ -155,18 +190,23 @@ class _StageSession:
             runner.clock(),
         )
 
-    async def _worker(self, queue: asyncio.Queue[Delivery], built: BuiltMessage) -> None:
-        runner, store = self.runner, self.store
+    async def _worker(self, queue: DeliveryQueue, built: BuiltMessage) -> None:
+        runner = self.runner
         sender = runner.builder.sender.address
         async with RelaySession(runner.config.relay) as session:
             while not (self.stop.is_set() or self.halt.is_set()):
-                try:
-                    delivery = queue.get_nowait()
-                except asyncio.QueueEmpty:
+                delivery = await queue.take()
+                if delivery is None:
+                    return
+                if self.stop.is_set() or self.halt.is_set():
+                    await queue.done(delivery)  # left pending for the next run
                     return
                 if not may_send(self.stage.kind, self.pack, runner.clock()):
                     self._halt("the clock is before the lift: nothing more goes until it lifts")
+                    await queue.done(delivery)
                     return
+                await self.gate.wait_open()
+                await runner.limiter.wait_turn()
                 data = personalise_message(
                     built.message,
                     to_address=delivery.email,
@@ -175,21 +215,63 @@ class _StageSession:
                     date=delivery.created_at,
                 )
                 outcome = await session.send(sender, delivery.email, data)
-                sent = outcome.kind is OutcomeKind.ACCEPTED
-                store.record_delivery(
-                    self.stage.id,
-                    delivery.email,
-                    DeliveryState.SENT if sent else DeliveryState.FAILED,
-                    outcome.reply,
-                    runner.clock(),
-                    version=built.version,
-                    lift_seq=built.lift_seq,
-                )
-                if not sent:
-                    log.warning("%s to %s failed: %s", self.label, delivery.email, outcome.reply)
+                retry_at = self._record(delivery, outcome, built)
+                await queue.done(delivery, retry_at=retry_at)
 
-    async def _watch(self) -> None:
+    def _record(self, delivery: Delivery, outcome: Outcome, built: BuiltMessage) -> float | None:
+        """Record one attempt; the monotonic time to try again, if it should be."""
+        now = self.runner.clock()
+        retry_at = None
+        if outcome.kind is OutcomeKind.ACCEPTED:
+            state = DeliveryState.SENT
+            self.gate.reopen()
+        elif outcome.kind is OutcomeKind.PERMANENT:
+            state = DeliveryState.FAILED
+        else:
+            retry_at = self._retry_time(delivery, outcome, now)
+            state = DeliveryState.PENDING if retry_at is not None else DeliveryState.FAILED
+        self.store.record_attempt(
+            self.stage.id,
+            delivery.email,
+            outcome,
+            now,
+            state=state,
+            retry_at=retry_at,
+            version=built.version,
+            lift_seq=built.lift_seq,
+        )
+        if state is DeliveryState.FAILED:
+            log.warning("%s to %s failed: %s", self.label, delivery.email, outcome.reply)
+        if retry_at is None:
+            return None
+        return time.monotonic() + (retry_at - now).total_seconds()
+
+    def _retry_time(self, delivery: Delivery, outcome: Outcome, now: datetime) -> datetime | None:
+        policy = self.runner.config.retry
+        started = self.stage.started_at or now
+        if outcome.code is None:
+            # No reply at all: the relay, not this recipient, is the problem. Every
+            # connection waits, and this message goes first when it is back.
+            self.gate.close_for(policy.wait(self.gate.failures + 1).total_seconds())
+            level = logging.ERROR if self.stage.kind is StageKind.LIVE else logging.WARNING
+            log.log(
+                level,
+                "%s: the relay cannot be reached (%s); trying again with backoff until %s",
+                self.label,
+                outcome.reply,
+                (started + policy.window).isoformat(timespec="seconds"),
+            )
+            return now if now < started + policy.window else None
+        return policy.next_try(attempt=delivery.attempts + 1, now=now, started=started)
+
+    async def _watch(self, queue: DeliveryQueue) -> None:
         """Keep the claim alive; stop if the pack is withdrawn or changes under this stage."""
+        try:
+            await self._watch_pack()
+        finally:
+            await queue.close()
+
+    async def _watch_pack(self) -> None:
         runner, pack, kind = self.runner, self.pack, self.stage.kind
         interval = min(0.5, runner.config.lease.total_seconds() / 3)
         while True:
@@ -240,5 +322,7 @@ class _StageSession:
             )
             return
         detail = f"{summary.sent} sent, {summary.failed} failed"
-        store.finish_stage(stage.id, now, StageState.DONE, detail, owner=runner.owner)
+        store.finish_stage(
+            stage.id, now, StageState.DONE, detail, owner=runner.owner, report=self._report()
+        )
         log.info("%s finished in %.1fs: %s", self.label, elapsed, detail)

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 import aiosmtplib
 
-
-class OutcomeKind(StrEnum):
-    ACCEPTED = "accepted"
-    TEMPORARY = "temporary"  # 4xx, a dropped connection, a timeout: worth trying again
-    PERMANENT = "permanent"  # 5xx: the relay will not take this message
+from embargo_bot.packs import OutcomeKind
 
 
 @dataclass(frozen=True)

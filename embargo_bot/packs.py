@@ -18,6 +18,7 @@ class StageKind(StrEnum):
     UPDATED = "updated"  # the material was amended: to those who hold the notice
     WITHDRAWN = "withdrawn"  # the pack was withdrawn: to those who hold the notice
     TEST = "test"  # an official's check, to one address on a list
+    REPORT = "report"  # to the pack's contact: how a stage went
 
 
 # Recipients of these hold the embargoed material (and know a lift time).
@@ -42,6 +43,14 @@ class PackState(StrEnum):
     ACTIVE = "active"
     DONE = "done"
     CANCELLED = "cancelled"  # withdrawn: nothing more goes but the withdrawal
+
+
+class OutcomeKind(StrEnum):
+    """What one attempt to hand a message to the relay came to."""
+
+    ACCEPTED = "accepted"
+    TEMPORARY = "temporary"  # 4xx, a dropped connection, a timeout: worth trying again
+    PERMANENT = "permanent"  # 5xx: the relay will not take this message
 
 
 class DeliveryState(StrEnum):
@@ -119,6 +128,7 @@ class NewStage:
     old_lift_at: datetime | None = None  # changed: the lift they were told
     test_address: str | None = None
     test_of: tuple[StageKind, ...] = ()
+    report_of: int | None = None
 
 
 @dataclass(frozen=True)
@@ -140,10 +150,15 @@ class Stage:
     old_lift_at: datetime | None = None
     test_address: str | None = None
     test_of: tuple[StageKind, ...] = ()
+    report_of: int | None = None
 
     @property
     def label(self) -> str:
-        return f"notice wave {self.wave}" if self.wave is not None else self.kind.value
+        if self.wave is not None:
+            return f"notice wave {self.wave}"
+        if self.report_of is not None:
+            return "delivery report"
+        return self.kind.value
 
 
 @dataclass(frozen=True)
@@ -170,6 +185,20 @@ class Delivery:
     updated_at: datetime
     version: int | None = None  # the material version the message carried
     lift_seq: int | None = None  # the lift the message stated
+    next_attempt_at: datetime | None = None  # set while a temporary failure waits a retry
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try at handing a message to the relay, and what the relay said."""
+
+    stage_id: int
+    email: str
+    number: int
+    at: datetime
+    outcome: OutcomeKind
+    code: int | None
+    reply: str
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ def preview(app: App, pack_id: str, kinds: list[StageKind], out_dir: Path) -> li
     written: list[PreviewFile] = []
     out_dir.mkdir(parents=True, exist_ok=True)
     for stage in app.store.stages(pack_id):
-        if stage.kind not in kinds or stage.kind is StageKind.TEST:
+        if stage.kind not in kinds or stage.kind in (StageKind.TEST, StageKind.REPORT):
             continue
         built = app.messages.build(pack, stage)
         for number, (recipient, message_id, date) in enumerate(

@@ -19,6 +19,7 @@ from markupsafe import Markup
 
 from embargo_bot.errors import InputError, TemplateError
 from embargo_bot.packs import Pack, PackContent, PackVersion, StageKind
+from embargo_bot.reports import Failure, StageReport, describe_offset
 from embargo_bot.times import describe
 
 # Kinds whose email carries the embargoed material itself.
@@ -41,6 +42,23 @@ class Change:
     note: str | None
     changed_by: str
     when: str
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """A finished stage, as the delivery report to the official tells it."""
+
+    stage: str
+    due_words: str
+    state: str
+    detail: str | None
+    recipients: int
+    sent: int
+    failed: int
+    pending: int
+    first_after: str
+    last_after: str
+    failures: tuple[Failure, ...]
 
 
 @dataclass(frozen=True)
@@ -68,6 +86,7 @@ class EmailContext:
     test_of: tuple[str, ...] = ()
     live_withheld: bool = False
     has_calendar: bool = False
+    report: ReportContext | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +97,7 @@ class StageFacts:
     changes: tuple[PackVersion, ...] = ()
     test_of: tuple[StageKind, ...] = ()
     live_withheld: bool = False
+    report: StageReport | None = None
 
 
 class Renderer:
@@ -140,6 +160,7 @@ class Renderer:
             test_of=tuple(item.value for item in facts.test_of),
             live_withheld=facts.live_withheld,
             has_calendar=kind in CALENDAR_KINDS,
+            report=None if facts.report is None else _report_context(facts.report, zone),
         )
 
     def _release_html(self, release: str) -> Markup:
@@ -177,6 +198,22 @@ class Renderer:
         loader = self._env.loader
         assert isinstance(loader, jinja2.FileSystemLoader)
         return ", ".join(str(path) for path in loader.searchpath)
+
+
+def _report_context(report: StageReport, zone: ZoneInfo) -> ReportContext:
+    return ReportContext(
+        stage=report.label,
+        due_words=describe(report.due_at, zone),
+        state=report.state,
+        detail=report.detail,
+        recipients=report.recipients,
+        sent=report.sent,
+        failed=report.failed,
+        pending=report.pending,
+        first_after=describe_offset(report.first_after),
+        last_after=describe_offset(report.last_after),
+        failures=report.failures,
+    )
 
 
 # Kinds whose email carries the lift as a calendar entry (a withdrawal cancels it).

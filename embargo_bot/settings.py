@@ -7,6 +7,8 @@ environment at import time and tests build their own ``Settings``.
 from __future__ import annotations
 
 import ipaddress
+import re
+from datetime import timedelta
 from email.utils import parseaddr
 from enum import StrEnum
 from pathlib import Path
@@ -14,12 +16,38 @@ from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from embargo_bot.errors import ConfigError
 
 ENV_PREFIX = "EMBARGO_BOT_"
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: object) -> object:
+    """'4h', '30m', '90s', '250ms' or plain seconds; ISO 8601 ('PT4H') is left for pydantic."""
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    if isinstance(value, str) and (match := _DURATION.match(value)):
+        number, unit = match.groups()
+        return timedelta(seconds=float(number) * _UNIT_SECONDS[unit or "s"])
+    if isinstance(value, str) and not value.strip().upper().startswith("P"):
+        raise ValueError(f"{value!r} is not a duration; use e.g. 4h, 30m, 90s or 250ms")
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
 class SmtpSecurity(StrEnum):
@@ -59,6 +87,10 @@ class Settings(BaseSettings):
     templates_dir: Path | None = None
     key: SecretStr | None = None
     timezone: str = "Europe/London"
+    smtp_rate: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    retry_for: Duration = timedelta(hours=4)
+    retry_backoff: Duration = timedelta(seconds=30)
+    live_within: Duration = timedelta(minutes=10)
     require_clearance: bool = True
     poll_interval: Annotated[float, Field(gt=0, le=60)] = 1.0
     lease_seconds: Annotated[float, Field(ge=5, le=3600)] = 30.0
@@ -99,6 +131,21 @@ class Settings(BaseSettings):
     @property
     def sender_address(self) -> str:
         return parseaddr(self.sender)[1]
+
+    @field_validator("retry_for")
+    @classmethod
+    def _sensible_retry_window(cls, value: timedelta) -> timedelta:
+        # Past two days a "live" link or an embargo notice is news nobody can use.
+        if not timedelta(minutes=1) <= value <= timedelta(hours=48):
+            raise ValueError("must be between 1m and 48h")
+        return value
+
+    @field_validator("retry_backoff")
+    @classmethod
+    def _sensible_backoff(cls, value: timedelta) -> timedelta:
+        if not timedelta(milliseconds=50) <= value <= timedelta(minutes=30):
+            raise ValueError("must be between 0.05s and 30m")
+        return value
 
     @model_validator(mode="after")
     def _clear_text_only_on_loopback(self) -> Settings:

@@ -29,6 +29,7 @@ from embargo_bot.rendering import (
     StageFacts,
     check_notice_hides_link,
 )
+from embargo_bot.reports import Failure, StageReport, summarise
 from embargo_bot.store import Store
 from embargo_bot.vault import Vault
 
@@ -78,6 +79,7 @@ class MessageBuilder:
             changes=self._changes_since(pack, stage.base_version),
             test_of=stage.test_of,
             live_withheld=StageKind.LIVE in stage.test_of and self.clock() < pack.lift_at,
+            report=None if stage.report_of is None else self.report_of(pack, stage.report_of),
         )
         enclosures = self._enclosures(pack, stage) if kind is StageKind.TEST else ()
         message = self.compose(pack, kind, content, facts=facts, seed=stage, enclosures=enclosures)
@@ -142,13 +144,32 @@ class MessageBuilder:
             changed_by=pack.created_by,
             changed_at=pack.created_at,
         )
+        sample_report = StageReport(
+            label="notice wave 1",
+            due_at=pack.created_at,
+            state="done",
+            detail="1 sent, 1 failed",
+            recipients=2,
+            sent=1,
+            failed=1,
+            pending=0,
+            first_after=None,
+            last_after=None,
+            failures=(Failure(email="someone@example.org", reply="550 (example)"),),
+        )
         facts = StageFacts(
             old_lift_at=pack.lift_at,
             changes=(sample_change,),
             test_of=(StageKind.NOTICE, StageKind.LIVE),
+            report=sample_report,
         )
         for kind in StageKind:
             self.compose(pack, kind, content, facts=facts, seed="check")
+
+    def report_of(self, pack: Pack, stage_id: int) -> StageReport:
+        return summarise(
+            self.store.stage(stage_id), self.store.deliveries(pack.id, stage_id=stage_id)
+        )
 
     def _changes_since(self, pack: Pack, base_version: int | None) -> tuple[PackVersion, ...]:
         if base_version is None:

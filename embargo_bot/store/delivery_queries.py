@@ -6,8 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from embargo_bot.outcomes import Outcome
 from embargo_bot.packs import (
     HOLDING_KINDS,
+    Attempt,
     Delivery,
     DeliveryState,
     Holder,
@@ -15,7 +17,7 @@ from embargo_bot.packs import (
     StageKind,
 )
 from embargo_bot.store import rows
-from embargo_bot.store.schema import DELIVERY_COLUMNS
+from embargo_bot.store.schema import ATTEMPT_COLUMNS, DELIVERY_COLUMNS
 from embargo_bot.store.stage_queries import StageQueries
 from embargo_bot.times import to_storage
 
@@ -53,7 +55,7 @@ class DeliveryQueries(StageQueries):
             stamp = to_storage(now)
             self._db.executemany(
                 f"INSERT INTO deliveries ({DELIVERY_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, 0, ?, ?, NULL, NULL)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, 0, ?, ?, NULL, NULL, NULL)",
                 [
                     (
                         stage_id,
@@ -124,35 +126,58 @@ class DeliveryQueries(StageQueries):
             for email, name, list_key, version, lift_seq in found
         ]
 
-    def record_delivery(
+    def record_attempt(
         self,
         stage_id: int,
         email: str,
-        state: DeliveryState,
-        reply: str,
+        outcome: Outcome,
         now: datetime,
         *,
+        state: DeliveryState,
+        retry_at: datetime | None = None,
         version: int | None = None,
         lift_seq: int | None = None,
     ) -> bool:
-        """Record a pending delivery's outcome; False if it was no longer pending."""
+        """Record one attempt and where the delivery now stands, in one commit.
+
+        ``state`` is PENDING (with ``retry_at``) after a temporary failure, else final.
+        False, and no change, if the delivery was no longer pending.
+        """
+        stamp = to_storage(now)
         with self._write():
             recorded = self._db.execute(
                 "UPDATE deliveries SET state = ?, reply = ?, attempts = attempts + 1, "
-                "updated_at = ?, version = ?, lift_seq = ? "
+                "updated_at = ?, next_attempt_at = ?, "
+                "version = COALESCE(?, version), lift_seq = COALESCE(?, lift_seq) "
                 "WHERE stage_id = ? AND email = ? AND state = ?",
                 (
                     state.value,
-                    reply,
-                    to_storage(now),
-                    version,
-                    lift_seq,
+                    outcome.reply,
+                    stamp,
+                    rows.optional_storage(retry_at),
+                    version if state is DeliveryState.SENT else None,
+                    lift_seq if state is DeliveryState.SENT else None,
                     stage_id,
                     email,
                     DeliveryState.PENDING.value,
                 ),
             ).rowcount
+            if recorded:
+                self._db.execute(
+                    f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) SELECT stage_id, email, attempts, "
+                    "?, ?, ?, ? FROM deliveries WHERE stage_id = ? AND email = ?",
+                    (stamp, outcome.kind.value, outcome.code, outcome.text, stage_id, email),
+                )
         return recorded == 1
+
+    def attempts(self, pack_id: str) -> list[Attempt]:
+        found = self._db.execute(
+            f"SELECT {', '.join('a.' + c.strip() for c in ATTEMPT_COLUMNS.split(','))} "
+            "FROM attempts a JOIN stages s ON s.id = a.stage_id WHERE s.pack_id = ? "
+            "ORDER BY a.stage_id, a.email, a.number",
+            (pack_id,),
+        )
+        return [rows.attempt(row) for row in found]
 
     def cancel_pending(self, stage_id: int, now: datetime, reason: str) -> int:
         with self._write():

@@ -100,8 +100,8 @@ class PackQueries(Connection):
         for stage in stages:
             cursor = self._db.execute(
                 "INSERT INTO stages (pack_id, kind, wave, list_keys, due_at, state, "
-                "base_lift_seq, base_version, old_lift_at, test_address, test_of) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "base_lift_seq, base_version, old_lift_at, test_address, test_of, report_of) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     pack_id,
                     stage.kind.value,
@@ -114,6 +114,7 @@ class PackQueries(Connection):
                     rows.optional_storage(stage.old_lift_at),
                     stage.test_address,
                     ",".join(kind.value for kind in stage.test_of),
+                    stage.report_of,
                 ),
             )
             ids.append(int(cursor.lastrowid or 0))

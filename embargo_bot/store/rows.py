@@ -7,8 +7,10 @@ from typing import Any
 
 from embargo_bot.classification import Classification
 from embargo_bot.packs import (
+    Attempt,
     Delivery,
     DeliveryState,
+    OutcomeKind,
     Pack,
     PackState,
     PackVersion,
@@ -79,7 +81,7 @@ def version(row: Row) -> PackVersion:
 def stage(row: Row) -> Stage:
     (stage_id, pack_id, kind, due_at, state, started_at, finished_at, detail, owner, lease_until,
      list_keys, wave, base_lift_seq, base_version, old_lift_at, test_address,
-     test_of) = row  # fmt: skip
+     test_of, report_of) = row  # fmt: skip
     return Stage(
         id=stage_id,
         pack_id=pack_id,
@@ -98,12 +100,13 @@ def stage(row: Row) -> Stage:
         old_lift_at=optional_time(old_lift_at),
         test_address=test_address,
         test_of=tuple(StageKind(kind) for kind in split_keys(test_of)),
+        report_of=report_of,
     )
 
 
 def delivery(row: Row) -> Delivery:
     (stage_id, pack_id, kind, email, name, list_key, message_id, state, reply, attempts,
-     created_at, updated_at, version_number, lift_seq) = row  # fmt: skip
+     created_at, updated_at, version_number, lift_seq, next_attempt_at) = row  # fmt: skip
     return Delivery(
         stage_id=stage_id,
         pack_id=pack_id,
@@ -119,4 +122,18 @@ def delivery(row: Row) -> Delivery:
         updated_at=from_storage(updated_at),
         version=version_number,
         lift_seq=lift_seq,
+        next_attempt_at=optional_time(next_attempt_at),
+    )
+
+
+def attempt(row: Row) -> Attempt:
+    stage_id, email, number, at, outcome, code, reply = row
+    return Attempt(
+        stage_id=stage_id,
+        email=email,
+        number=number,
+        at=from_storage(at),
+        outcome=OutcomeKind(outcome),
+        code=code,
+        reply=reply,
     )

@@ -61,7 +61,8 @@ CREATE TABLE IF NOT EXISTS stages (
     base_version  INTEGER,
     old_lift_at   TEXT,
     test_address  TEXT,
-    test_of       TEXT NOT NULL DEFAULT ''
+    test_of       TEXT NOT NULL DEFAULT '',
+    report_of     INTEGER REFERENCES stages(id)
 );
 CREATE INDEX IF NOT EXISTS stages_by_pack ON stages(pack_id);
 CREATE INDEX IF NOT EXISTS stages_by_state ON stages(state, due_at);
@@ -80,9 +81,21 @@ CREATE TABLE IF NOT EXISTS deliveries (
     updated_at TEXT NOT NULL,
     version    INTEGER,
     lift_seq   INTEGER,
+    next_attempt_at TEXT,
     PRIMARY KEY (stage_id, email)
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_pack ON deliveries(pack_id, state);
+CREATE TABLE IF NOT EXISTS attempts (
+    stage_id INTEGER NOT NULL,
+    email    TEXT NOT NULL,
+    number   INTEGER NOT NULL,
+    at       TEXT NOT NULL,
+    outcome  TEXT NOT NULL,
+    code     INTEGER,
+    reply    TEXT NOT NULL,
+    PRIMARY KEY (stage_id, email, number),
+    FOREIGN KEY (stage_id, email) REFERENCES deliveries(stage_id, email)
+);
 """
 
 PACK_COLUMNS = (
@@ -93,14 +106,16 @@ PACK_COLUMNS = (
 )
 PACK_FROM = "packs p JOIN pack_versions v ON v.pack_id = p.id AND v.version = p.version"
 
+ATTEMPT_COLUMNS = "stage_id, email, number, at, outcome, code, reply"
+
 VERSION_COLUMNS = "pack_id, version, title, url, pdf_name, changed, note, changed_by, changed_at"
 
 STAGE_COLUMNS = (
     "id, pack_id, kind, due_at, state, started_at, finished_at, detail, owner, lease_until, "
-    "list_keys, wave, base_lift_seq, base_version, old_lift_at, test_address, test_of"
+    "list_keys, wave, base_lift_seq, base_version, old_lift_at, test_address, test_of, report_of"
 )
 
 DELIVERY_COLUMNS = (
     "stage_id, pack_id, kind, email, name, list_key, message_id, state, reply, attempts, "
-    "created_at, updated_at, version, lift_seq"
+    "created_at, updated_at, version, lift_seq, next_attempt_at"
 )

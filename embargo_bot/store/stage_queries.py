@@ -5,7 +5,8 @@ whether it may start, so two instances can never both start it:
 
 - it is scheduled and due;
 - its pack is active (a withdrawal may go from a withdrawn pack) and cleared,
-  where clearance is needed (a test send needs none);
+  where clearance is needed (a test send needs none; a delivery report goes
+  whatever the pack's state, since it only tells the official what happened);
 - a notice wave waits for earlier waves, so an address on two waves' lists
   gets the notice once, from the first;
 - a follow-up (changed, updated, withdrawn) waits while anyone is being given
@@ -29,12 +30,12 @@ _CLAIM = f"""
 UPDATE stages SET state = 'sending', owner = :owner, lease_until = :lease_until,
     started_at = COALESCE(started_at, :now)
 WHERE id = :stage_id AND state = 'scheduled' AND due_at <= :now
-AND EXISTS (
+AND (stages.kind = '{StageKind.REPORT}' OR EXISTS (
     SELECT 1 FROM packs p WHERE p.id = stages.pack_id
     AND (p.state = '{PackState.ACTIVE}'
          OR (p.state = '{PackState.CANCELLED}' AND stages.kind = '{StageKind.WITHDRAWN}'))
     AND (p.needs_clearance = 0 OR p.cleared_at IS NOT NULL OR stages.kind = '{StageKind.TEST}')
-)
+))
 AND NOT EXISTS (
     SELECT 1 FROM stages other WHERE other.pack_id = stages.pack_id AND other.id <> stages.id
     AND (
@@ -81,10 +82,10 @@ class StageQueries(PackQueries):
         query = (
             f"SELECT {', '.join('s.' + c.strip() for c in STAGE_COLUMNS.split(','))} "
             "FROM stages s JOIN packs p ON p.id = s.pack_id WHERE s.state = ? "
-            "AND (p.needs_clearance = 0 OR p.cleared_at IS NOT NULL OR s.kind = ?) "
+            "AND (p.needs_clearance = 0 OR p.cleared_at IS NOT NULL OR s.kind IN (?, ?)) "
             "ORDER BY s.due_at, s.id"
         )
-        params = (StageState.SCHEDULED.value, StageKind.TEST.value)
+        params = (StageState.SCHEDULED.value, StageKind.TEST.value, StageKind.REPORT.value)
         return [rows.stage(row) for row in self._db.execute(query, params)]
 
     def claim_stage(self, stage_id: int, owner: str, now: datetime, lease_until: datetime) -> bool:
@@ -149,8 +150,13 @@ class StageQueries(PackQueries):
         detail: str | None,
         *,
         owner: str | None = None,
+        report: NewStage | None = None,
     ) -> bool:
-        """Close a stage: as its owner when sending, or straight from scheduled (a skip)."""
+        """Close a stage: as its owner when sending, or straight from scheduled (a skip).
+
+        ``report`` (the delivery report to the official) is added in the same
+        commit, so a crash cannot finish a stage and lose its report.
+        """
         expected = StageState.SCHEDULED if owner is None else StageState.SENDING
         with self._write():
             finished = self._db.execute(
@@ -158,6 +164,11 @@ class StageQueries(PackQueries):
                 "WHERE id = ? AND state = ? AND owner IS ?",
                 (state.value, to_storage(now), detail, stage_id, expected.value, owner),
             ).rowcount
+            if finished and report is not None:
+                pack_id = self._db.execute(
+                    "SELECT pack_id FROM stages WHERE id = ?", (stage_id,)
+                ).fetchone()[0]
+                self._insert_stages(pack_id, [report])
             self._db.execute(
                 "UPDATE packs SET state = ? WHERE state = ? "
                 "AND id = (SELECT pack_id FROM stages WHERE id = ?) AND NOT EXISTS "

@@ -1,0 +1,47 @@
+"""Pacing sends: a relay's rate limit, and a pause while the relay is unreachable."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+
+class RateLimiter:
+    """At most ``per_minute`` sends a minute, evenly spaced, shared by every connection.
+
+    Relays such as Microsoft 365 cap a mailbox at 30 messages a minute;
+    spacing sends evenly keeps under the cap without bursts it would refuse.
+    """
+
+    def __init__(self, per_minute: int | None) -> None:
+        self._interval = 0.0 if per_minute is None else 60.0 / per_minute
+        self._next_slot = 0.0
+
+    async def wait_turn(self) -> None:
+        if not self._interval:
+            return
+        now = time.monotonic()
+        slot = max(now, self._next_slot)
+        self._next_slot = slot + self._interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+
+class RelayGate:
+    """Closed while the relay cannot be reached, so connections wait instead of hammering it."""
+
+    def __init__(self) -> None:
+        self._open_at = 0.0
+        self.failures = 0
+
+    def close_for(self, seconds: float) -> None:
+        self.failures += 1
+        self._open_at = max(self._open_at, time.monotonic() + seconds)
+
+    def reopen(self) -> None:
+        self.failures = 0
+
+    async def wait_open(self) -> None:
+        delay = self._open_at - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
