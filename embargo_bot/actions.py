@@ -11,11 +11,13 @@ import getpass
 import os
 import pwd
 from dataclasses import dataclass
+from datetime import timedelta
 
 from embargo_bot.app import App
 from embargo_bot.errors import InputError, ListError, StoreError
 from embargo_bot.intake import QueueRequest, check_request, new_pack_id, read_files
 from embargo_bot.packs import (
+    Attempt,
     Delivery,
     NewStage,
     Pack,
@@ -26,8 +28,10 @@ from embargo_bot.packs import (
     StageKind,
     StageState,
 )
-from embargo_bot.recipients import load_lists, select_lists, unique_recipients
+from embargo_bot.recipients import ListCatalogue, load_lists, select_lists, unique_recipients
+from embargo_bot.reports import StageReport, estimate, summarise
 from embargo_bot.store import SealedContent, StageSummary
+from embargo_bot.times import describe_span
 
 MAX_REASON = 1000
 
@@ -64,6 +68,7 @@ def queue_pack(app: App, request: QueueRequest, *, created_by: str) -> Pack:
     lists = select_lists(catalogue, checked.list_keys, checked.classification)
     if not unique_recipients(lists):
         raise ListError("the lists named have no recipients between them")
+    _check_contact_is_ours(checked.contact, app.sender.domain, catalogue)
 
     content = PackContent(pdf=checked.pdf, release=checked.release, social=checked.social)
     stages = [
@@ -103,6 +108,41 @@ def queue_pack(app: App, request: QueueRequest, *, created_by: str) -> Pack:
         if app.store.add_pack(pack, version, seal(app, content), stages):
             return pack
     raise StoreError("could not find a free pack id after 5 tries; try again")
+
+
+def _check_contact_is_ours(contact: str, home_domain: str, catalogue: ListCatalogue) -> None:
+    """The contact gets delivery reports naming every partner: keep them in-house.
+
+    It must be at the From address's domain (or below it), or on a valid list.
+    """
+    domain = contact.rsplit("@", 1)[1].lower()
+    home = home_domain.lower()
+    if domain == home or domain.endswith("." + home):
+        return
+    listed = {r.email.casefold() for lst in catalogue.lists.values() for r in lst.recipients}
+    if contact.casefold() not in listed:
+        raise InputError(
+            f"--contact: {contact} gets the delivery reports, which name every partner, so it "
+            f"must be at {home_domain} (the From address's domain) or on a recipient list"
+        )
+
+
+def live_warning(app: App, pack: Pack) -> str | None:
+    """A warning if, at the relay's rate, the live email cannot reach everyone in time."""
+    rate = app.settings.smtp_rate
+    lists = select_lists(
+        load_lists(app.settings.recipients_dir), pack.list_keys, pack.classification
+    )
+    recipients = len(unique_recipients(lists))
+    takes = estimate(recipients, rate)
+    if takes is None or takes <= app.settings.live_within:
+        return None
+    return (
+        f"at {rate} a minute (EMBARGO_BOT_SMTP_RATE), the live email to {recipients} "
+        f"recipients takes {describe_span(takes)}: the last partner hears "
+        f"{describe_span(takes)} after the lift, more than EMBARGO_BOT_LIVE_WITHIN "
+        f"({describe_span(app.settings.live_within)})"
+    )
 
 
 def approve_pack(app: App, pack_id: str, *, approver: str) -> Pack:
@@ -170,6 +210,8 @@ def _check_reason(reason: str | None) -> str | None:
 class StageStatus:
     stage: Stage
     summary: StageSummary
+    report: StageReport
+    takes: timedelta | None  # how long it lasts under the relay's rate limit
 
 
 @dataclass(frozen=True)
@@ -178,6 +220,7 @@ class PackStatus:
     stages: list[StageStatus]
     deliveries: list[Delivery]
     versions: list[PackVersion]
+    attempts: list[Attempt]
 
     def next_send(self) -> Stage | None:
         waiting = [s.stage for s in self.stages if s.stage.state is StageState.SCHEDULED]
@@ -187,13 +230,39 @@ class PackStatus:
 def pack_status(app: App, pack_id: str) -> PackStatus:
     store = app.store
     pack = store.get_pack(pack_id)
-    stages = [StageStatus(s, store.stage_summary(s.id)) for s in store.stages(pack_id)]
+    deliveries = store.deliveries(pack_id)
+    stages = []
+    for stage in store.stages(pack_id):
+        mine = [d for d in deliveries if d.stage_id == stage.id]
+        summary = store.stage_summary(stage.id)
+        recipients = summary.total or _expected_recipients(app, pack, stage)
+        stages.append(
+            StageStatus(
+                stage=stage,
+                summary=summary,
+                report=summarise(stage, mine),
+                takes=estimate(recipients, app.settings.smtp_rate),
+            )
+        )
     return PackStatus(
         pack=pack,
         stages=stages,
-        deliveries=store.deliveries(pack_id),
+        deliveries=deliveries,
         versions=store.versions(pack_id),
+        attempts=store.attempts(pack_id),
     )
+
+
+def _expected_recipients(app: App, pack: Pack, stage: Stage) -> int:
+    """Before a stage starts: how many its lists name now (0 if they cannot be read)."""
+    keys = stage.list_keys or (pack.list_keys if stage.kind is StageKind.LIVE else ())
+    if not keys or stage.state is not StageState.SCHEDULED:
+        return 0
+    try:
+        lists = select_lists(load_lists(app.settings.recipients_dir), keys, pack.classification)
+    except ListError:
+        return 0
+    return len(unique_recipients(lists))
 
 
 def all_statuses(app: App) -> list[PackStatus]:

@@ -215,6 +215,9 @@ def _queue(args: argparse.Namespace, console: Console) -> int:
     with open_app(_settings()) as app:
         pack = actions.queue_pack(app, request, created_by=actions.current_user())
         status = actions.pack_status(app, pack.id)
+        warning = actions.live_warning(app, pack)
+        if warning:
+            sys.stderr.write(f"embargo-bot: warning: {warning}\n")
         if args.json:
             _emit_json(console, views.status_json(status, now=app.clock(), with_deliveries=False))
             return 0

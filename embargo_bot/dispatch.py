@@ -249,9 +249,9 @@ class _StageSession:
     def _retry_time(self, delivery: Delivery, outcome: Outcome, now: datetime) -> datetime | None:
         policy = self.runner.config.retry
         started = self.stage.started_at or now
-        if outcome.code is None:
-            # No reply at all: the relay, not this recipient, is the problem. Every
-            # connection waits, and this message goes first when it is back.
+        if outcome.relay_level:
+            # The relay, not this recipient, is the problem. Every connection
+            # waits, and this message goes first when it is back.
             self.gate.close_for(policy.wait(self.gate.failures + 1).total_seconds())
             level = logging.ERROR if self.stage.kind is StageKind.LIVE else logging.WARNING
             log.log(

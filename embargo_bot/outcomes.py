@@ -14,6 +14,9 @@ class Outcome:
     kind: OutcomeKind
     code: int | None
     text: str
+    # The relay as a whole failed (no connection, refused the session, stalled),
+    # rather than this one message: every connection should wait, not only this one.
+    relay_level: bool = False
 
     @property
     def reply(self) -> str:
@@ -25,21 +28,37 @@ def accepted(code: int, text: str) -> Outcome:
     return Outcome(OutcomeKind.ACCEPTED, code, text)
 
 
+# Refusals that are about this message; any other refusal is about the session.
+_MESSAGE_REFUSALS = (
+    aiosmtplib.SMTPRecipientRefused,
+    aiosmtplib.SMTPSenderRefused,
+    aiosmtplib.SMTPDataError,
+)
+
+
 def from_exception(exc: BaseException) -> Outcome:
     """Classify an error raised while connecting or sending one message."""
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
         refused = exc.recipients[0]
         return _refused(refused.code, refused.message)
-    if isinstance(exc, aiosmtplib.SMTPResponseException):
+    if isinstance(exc, _MESSAGE_REFUSALS):
         return _refused(exc.code, exc.message)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        # A refused greeting (421 on connect), EHLO, STARTTLS or login: the
+        # session failed, not the message. Temporary, so that a relay that comes
+        # back, or a setting put right, still delivers within the retry window.
+        return Outcome(OutcomeKind.TEMPORARY, exc.code, exc.message, relay_level=True)
     # Timeouts before connection errors: SMTPConnectTimeoutError is both.
     if isinstance(exc, TimeoutError):
         # After DATA this is ambiguous: the relay may have taken the message.
-        return Outcome(OutcomeKind.TEMPORARY, None, f"timed out: {_describe(exc)}")
+        text = f"timed out (the relay may or may not have taken it): {_describe(exc)}"
+        return Outcome(OutcomeKind.TEMPORARY, None, text, relay_level=True)
     if isinstance(exc, OSError):
-        return Outcome(OutcomeKind.TEMPORARY, None, f"connection failed: {_describe(exc)}")
+        text = f"connection failed: {_describe(exc)}"
+        return Outcome(OutcomeKind.TEMPORARY, None, text, relay_level=True)
     if isinstance(exc, aiosmtplib.SMTPException):
-        return Outcome(OutcomeKind.TEMPORARY, None, f"SMTP error: {_describe(exc)}")
+        text = f"SMTP error: {_describe(exc)}"
+        return Outcome(OutcomeKind.TEMPORARY, None, text, relay_level=True)
     raise TypeError(f"not a mail error: {exc!r}")
 
 

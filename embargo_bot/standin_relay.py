@@ -61,10 +61,10 @@ def free_loopback_port() -> int:
 class StandInRelay:
     """``with StandInRelay() as relay:`` serves SMTP on ``relay.port`` until the block ends."""
 
-    def __init__(self, handler: CapturingHandler | None = None) -> None:
+    def __init__(self, handler: CapturingHandler | None = None, *, port: int | None = None) -> None:
         self.handler = handler or CapturingHandler()
         self.host = "127.0.0.1"  # never ::1: Controller(hostname=None) binds IPv6
-        self.port = free_loopback_port()
+        self.port = port or free_loopback_port()
         self._controller = Controller(self.handler, hostname=self.host, port=self.port)
 
     def __enter__(self) -> StandInRelay:

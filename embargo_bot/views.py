@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,6 +13,7 @@ from rich.text import Text
 from embargo_bot.actions import PackStatus
 from embargo_bot.packs import Delivery, DeliveryState, Pack, Stage, StageKind, StageState
 from embargo_bot.recipients import ListCatalogue
+from embargo_bot.reports import describe_offset, lateness
 from embargo_bot.times import describe, describe_short, describe_span, to_storage
 
 _STATE_STYLES = {
@@ -109,6 +110,11 @@ def status_json(status: PackStatus, *, now: datetime, with_deliveries: bool) -> 
             "failed": item.summary.failed,
             "pending": item.summary.pending,
             "cancelled": item.summary.cancelled,
+            "first_accepted_after_seconds": _seconds(item.report.first_after),
+            "last_accepted_after_seconds": _seconds(item.report.last_after),
+            "takes_seconds": _seconds(item.takes),
+            "failures": [{"email": f.email, "reply": f.reply} for f in item.report.failures],
+            "report_of": item.stage.report_of,
         }
         for item in status.stages
     ]
@@ -124,8 +130,32 @@ def status_json(status: PackStatus, *, now: datetime, with_deliveries: bool) -> 
         for v in status.versions
     ]
     if with_deliveries:
-        document["deliveries"] = [delivery_json(d) for d in status.deliveries]
+        stages = {item.stage.id: item.stage for item in status.stages}
+        tries: dict[tuple[int, str], list[dict[str, Any]]] = {}
+        for attempt in status.attempts:
+            tries.setdefault((attempt.stage_id, attempt.email), []).append(
+                {
+                    "number": attempt.number,
+                    "at": _iso(attempt.at),
+                    "outcome": attempt.outcome.value,
+                    "code": attempt.code,
+                    "reply": attempt.reply,
+                }
+            )
+        document["deliveries"] = [
+            {
+                **delivery_json(d),
+                "late_seconds": _seconds(lateness(d, stages[d.stage_id])),
+                "next_attempt_at": _iso(d.next_attempt_at),
+                "attempt_log": tries.get((d.stage_id, d.email), []),
+            }
+            for d in status.deliveries
+        ]
     return document
+
+
+def _seconds(span: timedelta | None) -> float | None:
+    return None if span is None else round(span.total_seconds(), 3)
 
 
 def _styled(state: StageState | DeliveryState) -> Text:
@@ -153,23 +183,34 @@ def packs_table(statuses: list[PackStatus], *, now: datetime, zone: ZoneInfo) ->
 
 
 def timetable(status: PackStatus, *, zone: ZoneInfo) -> Table:
-    """Every stage of a pack: waves, live, and what partners were told since."""
+    """Every stage of a pack: waves, live, what partners were told since, and reports."""
+    labels = {item.stage.id: item.stage.label for item in status.stages}
     table = Table(title="Stages", title_justify="left")
     table.add_column("Stage", no_wrap=True)
-    table.add_column("Lists")
+    table.add_column("To")
     table.add_column("Due", no_wrap=True)
-    for column in ("State", "Sent", "Failed", "Pending", "Detail"):
+    for column in ("State", "Sent", "Failed", "Pending", "Accepted after", "Takes", "Detail"):
         table.add_column(column)
     for item in status.stages:
-        stage = item.stage
+        stage, report = item.stage, item.report
+        label = stage.label
+        if stage.report_of is not None:
+            label = f"report on {labels.get(stage.report_of, 'a stage')}"
+        accepted = (
+            "-"
+            if report.first_after is None
+            else f"{describe_offset(report.first_after)} to {describe_offset(report.last_after)}"
+        )
         table.add_row(
-            stage.label,
+            label,
             ", ".join(stage.list_keys) or _audience_words(stage),
             describe_short(stage.due_at, zone),
             _styled(stage.state),
             str(item.summary.sent),
             str(item.summary.failed),
             str(item.summary.pending),
+            accepted,
+            "-" if item.takes is None else describe_span(item.takes),
             stage.detail or "",
         )
     return table
@@ -180,6 +221,8 @@ def _audience_words(stage: Stage) -> str:
         return stage.test_address or ""
     if stage.kind is StageKind.LIVE:
         return "everyone named"
+    if stage.kind is StageKind.REPORT:
+        return "the contact"
     return "holders of the notice"
 
 
@@ -233,15 +276,17 @@ def status_view(status: PackStatus, *, now: datetime, zone: ZoneInfo) -> Rendera
         )
 
     recipients = Table(title="Recipients", title_justify="left")
-    for column in ("Recipient", "List", "Stage", "State", "Server's reply"):
+    for column in ("Recipient", "Stage", "State", "Tries", "Late by", "Server's reply"):
         recipients.add_column(column)
-    labels = {item.stage.id: item.stage.label for item in status.stages}
+    stages = {item.stage.id: item.stage for item in status.stages}
     for delivery in status.deliveries:
+        stage = stages[delivery.stage_id]
         recipients.add_row(
             delivery.email,
-            delivery.list_key,
-            labels.get(delivery.stage_id, delivery.kind.value),
+            stage.label,
             _styled(delivery.state),
+            str(delivery.attempts),
+            describe_offset(lateness(delivery, stage)),
             delivery.reply or "",
         )
     parts: list[RenderableType] = [facts, timetable(status, zone=zone), versions]

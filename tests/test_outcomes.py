@@ -5,8 +5,10 @@ from __future__ import annotations
 import aiosmtplib
 import pytest
 
-from embargo_bot.outcomes import Outcome, OutcomeKind, accepted, from_exception
+from embargo_bot.outcomes import Outcome, accepted, from_exception
+from embargo_bot.packs import OutcomeKind
 
+AMBIGUOUS = "timed out (the relay may or may not have taken it): "
 ACCEPTED = OutcomeKind.ACCEPTED
 TEMPORARY = OutcomeKind.TEMPORARY
 PERMANENT = OutcomeKind.PERMANENT
@@ -31,10 +33,24 @@ def type_name(value: object) -> str:
         (554, PERMANENT),
     ],
 )
-def test_a_refusal_is_classified_by_its_reply_code(code: int, kind: OutcomeKind) -> None:
+def test_a_refusal_of_a_message_is_classified_by_its_reply_code(
+    code: int, kind: OutcomeKind
+) -> None:
     """RFC 5321 4.2.1: 4yz is transient, 5yz permanent."""
-    refusal = aiosmtplib.SMTPResponseException(code, "words")
+    refusal = aiosmtplib.SMTPDataError(code, "words")
     assert from_exception(refusal) == Outcome(kind, code, "words")
+
+
+@pytest.mark.parametrize("code", [421, 454, 530, 535, 554])
+def test_a_refused_session_is_temporary_and_about_the_relay(code: int) -> None:
+    """A refused greeting, STARTTLS or login says nothing about a recipient: wait, retry."""
+    for refusal in (
+        aiosmtplib.SMTPConnectResponseError(code, "words"),
+        aiosmtplib.SMTPHeloError(code, "words"),
+        aiosmtplib.SMTPAuthenticationError(code, "words"),
+        aiosmtplib.SMTPResponseException(code, "words"),
+    ):
+        assert from_exception(refusal) == Outcome(TEMPORARY, code, "words", relay_level=True)
 
 
 def test_accepted() -> None:
@@ -63,12 +79,12 @@ def test_accepted() -> None:
             Outcome(PERMANENT, 553, "relay not permitted"),
         ),
         (
-            aiosmtplib.SMTPResponseException(451, "4.3.0 try again later"),
+            aiosmtplib.SMTPDataError(451, "4.3.0 try again later"),
             Outcome(TEMPORARY, 451, "4.3.0 try again later"),
         ),
         (
             aiosmtplib.SMTPResponseException(421, "4.7.0 closing connection"),
-            Outcome(TEMPORARY, 421, "4.7.0 closing connection"),
+            Outcome(TEMPORARY, 421, "4.7.0 closing connection", relay_level=True),
         ),
         (
             aiosmtplib.SMTPDataError(554, "5.7.1 message rejected"),
@@ -80,32 +96,34 @@ def test_accepted() -> None:
         ),
         (
             aiosmtplib.SMTPServerDisconnected("Connection lost"),
-            Outcome(TEMPORARY, None, "connection failed: Connection lost"),
+            Outcome(TEMPORARY, None, "connection failed: Connection lost", relay_level=True),
         ),
         (
             aiosmtplib.SMTPConnectTimeoutError("Timed out connecting to relay on port 587"),
-            Outcome(TEMPORARY, None, "timed out: Timed out connecting to relay on port 587"),
+            Outcome(TEMPORARY, None, AMBIGUOUS + "Timed out connecting to relay on port 587", True),
         ),
         (
             aiosmtplib.SMTPReadTimeoutError("Timed out waiting for server response"),
-            Outcome(TEMPORARY, None, "timed out: Timed out waiting for server response"),
+            Outcome(TEMPORARY, None, AMBIGUOUS + "Timed out waiting for server response", True),
         ),
         (
             aiosmtplib.SMTPConnectError("Error connecting to relay on port 587"),
-            Outcome(TEMPORARY, None, "connection failed: Error connecting to relay on port 587"),
+            Outcome(
+                TEMPORARY, None, "connection failed: Error connecting to relay on port 587", True
+            ),
         ),
         (
             ConnectionRefusedError(111, "Connection refused"),
-            Outcome(TEMPORARY, None, "connection failed: [Errno 111] Connection refused"),
+            Outcome(TEMPORARY, None, "connection failed: [Errno 111] Connection refused", True),
         ),
         (
             ConnectionResetError(),
-            Outcome(TEMPORARY, None, "connection failed: ConnectionResetError"),
+            Outcome(TEMPORARY, None, "connection failed: ConnectionResetError", True),
         ),
-        (TimeoutError(), Outcome(TEMPORARY, None, "timed out: TimeoutError")),
+        (TimeoutError(), Outcome(TEMPORARY, None, AMBIGUOUS + "TimeoutError", True)),
         (
             aiosmtplib.SMTPNotSupported("SMTPUTF8 not supported"),
-            Outcome(TEMPORARY, None, "SMTP error: SMTPUTF8 not supported"),
+            Outcome(TEMPORARY, None, "SMTP error: SMTPUTF8 not supported", True),
         ),
     ],
     ids=lambda value: type(value).__name__ if isinstance(value, BaseException) else value.kind,
