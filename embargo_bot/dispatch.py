@@ -57,6 +57,9 @@ class DispatchConfig:
     rate_per_minute: int | None = None
 
 
+# While the relay is down at the lift, try it at least this often.
+LIVE_RELAY_PROBE = timedelta(seconds=30)
+
 # Stages that report to the official when they finish; not reports and test sends.
 REPORTED_KINDS = (
     StageKind.NOTICE,
@@ -252,7 +255,10 @@ class _StageSession:
         if outcome.relay_level:
             # The relay, not this recipient, is the problem. Every connection
             # waits, and this message goes first when it is back.
-            self.gate.close_for(policy.wait(self.gate.failures + 1).total_seconds())
+            wait = policy.wait(self.gate.failures + 1)
+            if self.stage.kind is StageKind.LIVE:
+                wait = min(wait, LIVE_RELAY_PROBE)  # the public link must not wait long
+            self.gate.close_for(wait.total_seconds())
             level = logging.ERROR if self.stage.kind is StageKind.LIVE else logging.WARNING
             log.log(
                 level,

@@ -34,9 +34,16 @@ class RelayGate:
         self._open_at = 0.0
         self.failures = 0
 
+    @property
+    def is_closed(self) -> bool:
+        return time.monotonic() < self._open_at
+
     def close_for(self, seconds: float) -> None:
+        """Close after a failure; failures of sends begun before it closed do not count again."""
+        if self.is_closed:
+            return
         self.failures += 1
-        self._open_at = max(self._open_at, time.monotonic() + seconds)
+        self._open_at = time.monotonic() + seconds
 
     def reopen(self) -> None:
         self.failures = 0

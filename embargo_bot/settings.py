@@ -136,8 +136,8 @@ class Settings(BaseSettings):
     @classmethod
     def _sensible_retry_window(cls, value: timedelta) -> timedelta:
         # Past two days a "live" link or an embargo notice is news nobody can use.
-        if not timedelta(minutes=1) <= value <= timedelta(hours=48):
-            raise ValueError("must be between 1m and 48h")
+        if not timedelta(seconds=1) <= value <= timedelta(hours=48):
+            raise ValueError("must be between 1s and 48h")
         return value
 
     @field_validator("retry_backoff")

@@ -208,12 +208,9 @@ def stages_closed(app: App, pack_id: str) -> bool:
 
 
 def stage_closed(app: App, pack_id: str, kind: StageKind) -> bool:
-    """Every stage of this kind has finished (one notice wave, or several)."""
-    return all(
-        stage.state not in OPEN_STAGE_STATES
-        for stage in app.store.stages(pack_id)
-        if stage.kind is kind
-    )
+    """There is a stage of this kind, and every one has finished (one wave, or several)."""
+    states = [stage.state for stage in app.store.stages(pack_id) if stage.kind is kind]
+    return bool(states) and all(state not in OPEN_STAGE_STATES for state in states)
 
 
 def deliveries_of(

@@ -501,3 +501,33 @@ async def test_preview_send_to_mails_a_listed_checker(
         )
         assert code != 0 and "not on any valid list" in err
     assert [item.rcpt_tos for item in relay.received] == [("one@beta.example",)]
+
+
+def test_queue_warns_when_the_rate_limit_makes_the_live_email_late(
+    env: dict[str, str],
+    lists_dir: Path,
+    pack_files: PackFiles,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    write_big_list(lists_dir, "crowd", 150)
+    monkeypatch.setenv("EMBARGO_BOT_SMTP_RATE", "30")
+    monkeypatch.setenv("EMBARGO_BOT_LIVE_WITHIN", "2m")
+    code, out, err = run_cli(capsys, *queue_args(pack_files, **{"--lists": "crowd"}), "--json")
+    assert code == 0
+    assert "warning: at 30 a minute" in err and "150 recipients takes 5m" in err
+    stages = {s["stage"]: s for s in json.loads(out)["stages"]}
+    assert stages["live"]["takes_seconds"] == 300.0
+
+    monkeypatch.setenv("EMBARGO_BOT_LIVE_WITHIN", "10m")
+    code, _, err = run_cli(capsys, *queue_args(pack_files, **{"--lists": "crowd"}))
+    assert code == 0 and "warning" not in err
+
+
+def test_the_contact_must_be_in_house_since_it_gets_the_delivery_reports(
+    env: dict[str, str], pack_files: PackFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(capsys, *queue_args(pack_files, **{"--contact": "me@elsewhere.example"}))
+    assert code != 0 and "--contact" in err and "example.org" in err
+    code, _, _ = run_cli(capsys, *queue_args(pack_files, **{"--contact": "press@ops.example.org"}))
+    assert code == 0
