@@ -12,6 +12,7 @@ rebuilt after a restart is the same bytes.
 
 from __future__ import annotations
 
+import base64
 import email
 import hashlib
 from collections.abc import Sequence
@@ -77,7 +78,11 @@ def build_stage_message(
     body.set_content(rendered.text, cte="quoted-printable")
     body.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
     if pdf is not None:
-        body.add_attachment(pdf, maintype="application", subtype="pdf", filename=pack.pdf_name)
+        # A stand-in, swapped for the real PDF after flattening: the email package
+        # would hold several copies of a large attachment while it flattens.
+        body.add_attachment(
+            _PDF_PLACEHOLDER, maintype="application", subtype="pdf", filename=pack.pdf_name
+        )
     if calendar is not None:
         body.add_attachment(
             calendar,
@@ -99,11 +104,12 @@ def build_stage_message(
     headers["X-Embargo-Pack"] = pack.id
     headers["X-Embargo-Stage"] = kind.value
     headers["X-Embargo-Lift"] = pack.lift_at.isoformat().replace("+00:00", "Z")
+    flat = bytes(body)
     return StageMessage(
         pack_id=pack.id,
         kind=kind,
         common_headers=_header_block(headers),
-        body=bytes(body),
+        body=flat if pdf is None else _with_attachment(flat, pdf),
     )
 
 
@@ -121,6 +127,29 @@ def personalise(
     headers["Message-ID"] = message_id
     headers["To"] = Address(display_name=to_name or "", addr_spec=to_address)
     return _header_block(headers) + stage.common_headers + stage.body
+
+
+_PDF_PLACEHOLDER = b"embargo-bot: the PDF goes here"
+_PLACEHOLDER_LINE = base64.b64encode(_PDF_PLACEHOLDER)  # as the email package writes it
+_BASE64_LINE = 76  # RFC 2045 6.8: encoded lines of at most 76 characters
+_CHUNK = 57 * 1024  # bytes encoding to 1,024 whole base64 lines
+
+
+def _with_attachment(flat: bytes, pdf: bytes) -> bytes:
+    """The flattened body with the placeholder replaced by the PDF in base64 lines."""
+    at = flat.find(_PLACEHOLDER_LINE)
+    if at < 0 or flat.find(_PLACEHOLDER_LINE, at + 1) >= 0:
+        raise ValueError("the attachment placeholder is not in the body exactly once")
+    out = bytearray(flat[:at])
+    for start in range(0, len(pdf), _CHUNK):
+        encoded = base64.b64encode(pdf[start : start + _CHUNK])
+        for line in range(0, len(encoded), _BASE64_LINE):
+            out += encoded[line : line + _BASE64_LINE]
+            out += b"\r\n"
+    if pdf:
+        del out[-2:]  # the placeholder's own line ending follows
+    out += flat[at + len(_PLACEHOLDER_LINE) :]
+    return bytes(out)
 
 
 def _header_block(message: EmailMessage) -> bytes:

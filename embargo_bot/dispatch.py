@@ -25,7 +25,7 @@ from embargo_bot.compose import personalise as personalise_message
 from embargo_bot.errors import EmbargoBotError
 from embargo_bot.mailer import RelayConfig, RelaySession
 from embargo_bot.outcomes import Outcome
-from embargo_bot.pacing import RateLimiter, RelayGate
+from embargo_bot.pacing import ByteBudget, RateLimiter, RelayGate
 from embargo_bot.packs import (
     Delivery,
     DeliveryState,
@@ -83,6 +83,7 @@ class StageRunner:
         self.owner = owner
         # One limiter for the whole instance: the relay's cap is per sender, not per stage.
         self.limiter = RateLimiter(config.rate_per_minute)
+        self.budget = ByteBudget()
 
     async def run(self, stage_id: int, stop: asyncio.Event) -> None:
         """Send the stage if it may go now and nobody else has it; otherwise do nothing."""
@@ -210,14 +211,16 @@ class _StageSession:
                     return
                 await self.gate.wait_open()
                 await runner.limiter.wait_turn()
-                data = personalise_message(
-                    built.message,
-                    to_address=delivery.email,
-                    to_name=delivery.name,
-                    message_id=delivery.message_id,
-                    date=delivery.created_at,
-                )
-                outcome = await session.send(sender, delivery.email, data)
+                async with runner.budget.hold(len(built.message.body)):
+                    data = personalise_message(
+                        built.message,
+                        to_address=delivery.email,
+                        to_name=delivery.name,
+                        message_id=delivery.message_id,
+                        date=delivery.created_at,
+                    )
+                    outcome = await session.send(sender, delivery.email, data)
+                    del data
                 retry_at = self._record(delivery, outcome, built)
                 await queue.done(delivery, retry_at=retry_at)
 

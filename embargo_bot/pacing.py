@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+# aiosmtplib holds about three copies of a message while it sends it (line
+# endings normalised, the end-of-data marker added, the transport's buffer);
+# bounding the bytes in flight keeps a 20 MB attachment from multiplying by
+# the number of connections, while small messages still use every connection.
+IN_FLIGHT_BYTES = 32 * 1024 * 1024
 
 
 class RateLimiter:
@@ -52,3 +60,25 @@ class RelayGate:
         delay = self._open_at - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
+
+
+class ByteBudget:
+    """Bounds the bytes of the messages in flight at once, across every connection."""
+
+    def __init__(self, limit: int = IN_FLIGHT_BYTES) -> None:
+        self._limit = limit
+        self._used = 0
+        self._changed = asyncio.Condition()
+
+    @asynccontextmanager
+    async def hold(self, size: int) -> AsyncIterator[None]:
+        """Wait for room for a message of ``size`` bytes; one message always fits alone."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: not self._used or self._used + size <= self._limit)
+            self._used += size
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self._used -= size
+                self._changed.notify_all()
