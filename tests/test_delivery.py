@@ -110,10 +110,12 @@ class StallingHandler(CapturingHandler):
         super().__init__()
         self.victim = victim
         self.stall = stall
+        self.stalled: bytes = b""
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.victim in envelope.rcpt_tos:
             self.victim = ""
+            self.stalled = bytes(envelope.original_content or envelope.content)
             await asyncio.sleep(self.stall)
             return "451 4.4.2 timed out: not kept"
         return await super().handle_DATA(server, session, envelope)
@@ -228,6 +230,8 @@ async def test_a_relay_that_stalls_past_the_timeout_is_given_up_on_and_retried(
 
     assert [a.outcome for a in tries] == [OutcomeKind.TEMPORARY, OutcomeKind.ACCEPTED]
     assert tries[0].reply.startswith("timed out (the relay may or may not have taken it)")
+    [retried] = [r for r in relay.received if r.rcpt_tos == ("one@beta.example",)]
+    assert retried.data == handler.stalled, "a retry sends the same bytes, same Message-ID"
     assert (tries[1].at - tries[0].at) < timedelta(seconds=3), "did not wait out the stall"
     assert partners(relay, StageKind.NOTICE) == Counter(EVERYONE)
 
