@@ -57,7 +57,7 @@ def queue_pack(app: App, request: QueueRequest, *, created_by: str) -> Pack:
     now = app.clock()
     checked = check_request(
         request,
-        read_files(request),
+        read_files(request, max_pdf_mb=app.settings.max_pdf_mb),
         now=now,
         zone=app.settings.zone,
         default_contact=app.sender.address,

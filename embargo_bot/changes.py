@@ -87,7 +87,12 @@ def amend_pack(app: App, pack_id: str, request: AmendRequest, *, by: str) -> Pac
     require_not_yet_live(app, pack, "amended")
     checked = check_amend(
         request,
-        read_named_files(pdf=request.pdf, release=request.release, social=request.social),
+        read_named_files(
+            pdf=request.pdf,
+            release=request.release,
+            social=request.social,
+            max_pdf_mb=app.settings.max_pdf_mb,
+        ),
     )
     current = app.messages.content(pack)
     content = PackContent(

@@ -90,24 +90,49 @@ def union_of_lists(waves: Sequence[WavePlan]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(key for wave in waves for key in wave.list_keys))
 
 
-def read_files(request: QueueRequest) -> InputFiles:
-    return read_named_files(pdf=request.pdf, release=request.release, social=request.social)
+DEFAULT_MAX_PDF_MB = 25.0
+# A news release or a social post is words: a megabyte of them is a wrong file.
+MAX_TEXT_BYTES = 1024 * 1024
 
 
-def read_named_files(*, pdf: Path | None, release: Path | None, social: Path | None) -> InputFiles:
+def read_files(request: QueueRequest, *, max_pdf_mb: float = DEFAULT_MAX_PDF_MB) -> InputFiles:
+    return read_named_files(
+        pdf=request.pdf, release=request.release, social=request.social, max_pdf_mb=max_pdf_mb
+    )
+
+
+def read_named_files(
+    *,
+    pdf: Path | None,
+    release: Path | None,
+    social: Path | None,
+    max_pdf_mb: float = DEFAULT_MAX_PDF_MB,
+) -> InputFiles:
     problems: list[str] = []
 
-    def read(option: str, path: Path | None) -> bytes | None:
+    def read(option: str, path: Path | None, limit: int, limit_words: str) -> bytes | None:
         if path is None:
             return None
         try:
+            # Checked before reading: a 50 MB file must not be read only to be refused.
+            size = path.stat().st_size
+            if size > limit:
+                problems.append(
+                    f"{option} {path}: {size / 1_000_000:.1f} MB is over the limit of {limit_words}"
+                )
+                return None
             return path.read_bytes()
         except OSError as exc:
             problems.append(f"{option} {path}: cannot read it ({exc.strerror or exc})")
             return None
 
+    pdf_limit = int(max_pdf_mb * 1_000_000)
+    pdf_words = f"{max_pdf_mb:g} MB (EMBARGO_BOT_MAX_PDF_MB)"
+    text_words = f"{MAX_TEXT_BYTES / 1_000_000:.1f} MB for text"
     files = InputFiles(
-        pdf=read("--pdf", pdf), release=read("--release", release), social=read("--social", social)
+        pdf=read("--pdf", pdf, pdf_limit, pdf_words),
+        release=read("--release", release, MAX_TEXT_BYTES, text_words),
+        social=read("--social", social, MAX_TEXT_BYTES, text_words),
     )
     if problems:
         raise InputError("\n".join(problems))

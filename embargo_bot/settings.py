@@ -91,6 +91,7 @@ class Settings(BaseSettings):
     retry_for: Duration = timedelta(hours=4)
     retry_backoff: Duration = timedelta(seconds=30)
     live_within: Duration = timedelta(minutes=10)
+    max_pdf_mb: Annotated[float, Field(gt=0, le=200)] = 25.0
     require_clearance: bool = True
     poll_interval: Annotated[float, Field(gt=0, le=60)] = 1.0
     lease_seconds: Annotated[float, Field(ge=5, le=3600)] = 30.0
