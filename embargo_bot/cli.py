@@ -338,7 +338,14 @@ def _preview(args: argparse.Namespace, console: Console) -> int:
 def _run(args: argparse.Namespace, console: Console) -> int:
     del args, console
     configure_logging()
-    with open_app(_settings()) as app:
+    settings = _settings()
+    if settings.sends_in_clear_over_a_network:
+        logging.getLogger("embargo_bot").warning(
+            "INSECURE: EMBARGO_BOT_SMTP_ALLOW_PLAINTEXT is set: embargoed material goes to "
+            "%s in clear, readable by anyone on the network between",
+            settings.smtp_host,
+        )
+    with open_app(settings) as app:
         asyncio.run(serve(app))
     return 0
 

@@ -23,7 +23,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from embargo_bot.packs import Pack, StageKind
+from embargo_bot.packs import Pack, StageKind, marking_for
 from embargo_bot.rendering import RenderedEmail
 
 _POLICY = policy.SMTP  # CRLF line endings and 78-column folding, as RFC 5322 wants
@@ -101,6 +101,9 @@ def build_stage_message(
     headers["From"] = Address(display_name=sender.display_name, addr_spec=sender.address)
     headers["Reply-To"] = Address(addr_spec=pack.contact)
     headers["Subject"] = rendered.subject
+    # RFC 7444's SIO-Label (the one standard header for a marking; informational):
+    # the UK convention of the marking at the start of the subject is the one people read.
+    headers["SIO-Label"] = f'marking="{marking_for(pack, kind)}"; fgcolor=black; bgcolor=white'
     headers["X-Embargo-Pack"] = pack.id
     headers["X-Embargo-Stage"] = kind.value
     headers["X-Embargo-Lift"] = pack.lift_at.isoformat().replace("+00:00", "Z")

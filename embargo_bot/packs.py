@@ -210,3 +210,8 @@ class Holder:
     list_key: str
     version: int
     lift_seq: int
+
+
+def marking_for(pack: Pack, kind: StageKind) -> str:
+    """The classification an email carries: once public, the link and the news are OFFICIAL."""
+    return "OFFICIAL" if kind is StageKind.LIVE else pack.classification.value

@@ -18,7 +18,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from embargo_bot.errors import InputError, TemplateError
-from embargo_bot.packs import Pack, PackContent, PackVersion, StageKind
+from embargo_bot.packs import Pack, PackContent, PackVersion, StageKind, marking_for
 from embargo_bot.reports import Failure, StageReport, describe_offset
 from embargo_bot.times import describe
 
@@ -131,8 +131,7 @@ class Renderer:
             kind=kind.value,
             title=pack.title,
             reference=pack.reference,
-            # Once public, the link and the news are OFFICIAL whatever the pack's marking.
-            marking="OFFICIAL" if kind is StageKind.LIVE else pack.classification.value,
+            marking=marking_for(pack, kind),
             lift_words=describe(pack.lift_at, zone),
             lift_iso=pack.lift_at.isoformat().replace("+00:00", "Z"),
             contact=pack.contact,

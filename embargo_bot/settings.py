@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     smtp_timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
     smtp_connections: Annotated[int, Field(ge=1, le=32)] = 4
     smtp_ca_file: Path | None = None
+    smtp_allow_plaintext: bool = False
     sender: str = Field(
         default="Embargo Bot <embargo-bot@example.org>",
         validation_alias=f"{ENV_PREFIX}FROM",
@@ -150,12 +151,21 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _clear_text_only_on_loopback(self) -> Settings:
-        if self.smtp_security is SmtpSecurity.NONE and not is_loopback(self.smtp_host):
+        if (
+            self.smtp_security is SmtpSecurity.NONE
+            and not is_loopback(self.smtp_host)
+            and not self.smtp_allow_plaintext
+        ):
             raise ValueError(
                 f"EMBARGO_BOT_SMTP_SECURITY=none is only allowed for a loopback relay, "
-                f"not {self.smtp_host!r}; use starttls or tls"
+                f"not {self.smtp_host!r}; use starttls or tls (or, knowing that embargoed "
+                "material would cross the network in clear, EMBARGO_BOT_SMTP_ALLOW_PLAINTEXT=true)"
             )
         return self
+
+    @property
+    def sends_in_clear_over_a_network(self) -> bool:
+        return self.smtp_security is SmtpSecurity.NONE and not is_loopback(self.smtp_host)
 
 
 def is_loopback(host: str) -> bool:

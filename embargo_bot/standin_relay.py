@@ -7,6 +7,7 @@ Used by ``embargo-bot demo`` and by the tests: aiosmtpd speaking real SMTP on
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ class Received:
     mail_from: str
     rcpt_tos: tuple[str, ...]
     data: bytes
+    over_tls: bool = False
 
 
 class CapturingHandler:
@@ -45,6 +47,7 @@ class CapturingHandler:
             mail_from=str(envelope.mail_from),
             rcpt_tos=tuple(envelope.rcpt_tos),
             data=bytes(data),
+            over_tls=session.ssl is not None,
         )
         with self._lock:
             self._received.append(item)
@@ -61,11 +64,24 @@ def free_loopback_port() -> int:
 class StandInRelay:
     """``with StandInRelay() as relay:`` serves SMTP on ``relay.port`` until the block ends."""
 
-    def __init__(self, handler: CapturingHandler | None = None, *, port: int | None = None) -> None:
+    def __init__(
+        self,
+        handler: CapturingHandler | None = None,
+        *,
+        port: int | None = None,
+        tls_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.handler = handler or CapturingHandler()
         self.host = "127.0.0.1"  # never ::1: Controller(hostname=None) binds IPv6
         self.port = port or free_loopback_port()
-        self._controller = Controller(self.handler, hostname=self.host, port=self.port)
+        # With a TLS context the stand-in offers STARTTLS and requires it, like a real relay.
+        self._controller = Controller(
+            self.handler,
+            hostname=self.host,
+            port=self.port,
+            tls_context=tls_context,
+            require_starttls=tls_context is not None,
+        )
 
     def __enter__(self) -> StandInRelay:
         self._controller.start()
