@@ -8,6 +8,7 @@ Rescheduling and amending are in ``changes.py``; previews in ``previews.py``.
 from __future__ import annotations
 
 import getpass
+import hashlib
 import os
 import pwd
 from dataclasses import dataclass
@@ -105,8 +106,20 @@ def queue_pack(app: App, request: QueueRequest, *, created_by: str) -> Pack:
             changed_at=now,
         )
         # The vault is touched only after every check: a refused pack writes nothing.
-        if app.store.add_pack(pack, version, seal(app, content), stages):
-            return pack
+        sealed = seal(app, content)
+        with app.store.transaction():
+            if app.store.add_pack(pack, version, sealed, stages):
+                app.audit(
+                    "queued",
+                    pack.id,
+                    actor=created_by,
+                    title=pack.title,
+                    lift=pack.lift_at,
+                    waves=[{"lists": list(w.list_keys), "at": w.at} for w in checked.waves],
+                    classification=pack.classification.value,
+                    pdf_sha256=hashlib.sha256(content.pdf).hexdigest(),
+                )
+                return pack
     raise StoreError("could not find a free pack id after 5 tries; try again")
 
 
@@ -158,8 +171,10 @@ def approve_pack(app: App, pack_id: str, *, approver: str) -> Pack:
             f"pack {pack_id} was queued by {approver}: clearance must come from a different "
             "person, signed in as themselves"
         )
-    if not app.store.approve(pack_id, approver, app.clock()):
-        raise InputError(f"pack {pack_id} changed while clearing it; check `embargo-bot show`")
+    with app.store.transaction():
+        if not app.store.approve(pack_id, approver, app.clock()):
+            raise InputError(f"pack {pack_id} changed while clearing it; check `embargo-bot show`")
+        app.audit("approved", pack_id, actor=approver)
     return app.store.get_pack(pack_id)
 
 
@@ -176,11 +191,15 @@ def cancel_pack(
             "withdrawal email tells them"
         )
     follow_up = NewStage(kind=StageKind.WITHDRAWN, due_at=app.clock())
-    done = app.store.withdraw(
-        pack, by=by or current_user(), reason=reason, now=app.clock(), follow_up=follow_up
-    )
-    if not done:
-        raise InputError(f"pack {pack_id} changed meanwhile; check `embargo-bot show` and retry")
+    actor = by or current_user()
+    with app.store.transaction():
+        if not app.store.withdraw(
+            pack, by=actor, reason=reason, now=app.clock(), follow_up=follow_up
+        ):
+            raise InputError(
+                f"pack {pack_id} changed meanwhile; check `embargo-bot show` and retry"
+            )
+        app.audit("withdrawn", pack_id, actor=actor, reason=reason)
     return app.store.get_pack(pack_id)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from embargo_bot.times import utc_now
 from embargo_bot.vault import Vault
 
 _KEY_CHECK = b"embargo-bot at-rest key check"
+AUDIT_KEY = "audit_key"
 
 
 @dataclass
@@ -45,6 +47,28 @@ class App:
         elif vault.open(token) != _KEY_CHECK:
             raise KeyMismatchError("EMBARGO_BOT_KEY check failed: the store's key check is damaged")
         return vault
+
+    @cached_property
+    def audit_key(self) -> bytes:
+        """The audit log's HMAC key: made once, kept in the store sealed by the at-rest key."""
+        if self.store.meta(AUDIT_KEY) is None:
+            self.store.set_meta(AUDIT_KEY, self.vault.seal(os.urandom(32)), replace=False)
+        sealed = self.store.meta(AUDIT_KEY)
+        assert sealed is not None
+        return self.vault.open(sealed)
+
+    def audit(
+        self, action: str, pack_id: str | None = None, *, actor: str, **detail: object
+    ) -> None:
+        """Record an action in the audit log (in the caller's transaction, if any)."""
+        self.store.append_audit(
+            self.audit_key,
+            at=self.clock(),
+            actor=actor,
+            action=action,
+            pack_id=pack_id,
+            detail=detail,
+        )
 
     @cached_property
     def renderer(self) -> Renderer:
@@ -77,8 +101,15 @@ class App:
             retry=RetryPolicy(base=settings.retry_backoff, window=settings.retry_for),
             rate_per_minute=settings.smtp_rate,
         )
+        owner = new_owner_id()
         return StageRunner(
-            builder=self.messages, config=config, clock=self.clock, owner=new_owner_id()
+            builder=self.messages,
+            config=config,
+            clock=self.clock,
+            owner=owner,
+            audit=lambda action, pack_id, **detail: self.audit(
+                action, pack_id, actor=f"service {owner}", **detail
+            ),
         )
 
     def service(self) -> Service:

@@ -7,6 +7,7 @@ the service sends it at once to exactly those who hold the older word.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 
 from embargo_bot.actions import require_not_yet_live, seal
@@ -28,7 +29,9 @@ from embargo_bot.times import describe, parse_when
 _RACE = "changed while you were changing it; check `embargo-bot show` and try again"
 
 
-def reschedule_pack(app: App, pack_id: str, *, lift: str, waves: tuple[str, ...] = ()) -> Pack:
+def reschedule_pack(
+    app: App, pack_id: str, *, lift: str, waves: tuple[str, ...] = (), by: str
+) -> Pack:
     """Move the lift, and with ``waves`` replace the notice waves not yet started."""
     pack = app.store.get_pack(pack_id)
     require_not_yet_live(app, pack, "rescheduled")
@@ -62,22 +65,31 @@ def reschedule_pack(app: App, pack_id: str, *, lift: str, waves: tuple[str, ...]
         WavePlan(s.list_keys, s.due_at) for s in kept if s.state is not StageState.CANCELLED
     ]
     first_new = max((s.wave or 0 for s in notice_stages), default=0) + 1
-    done = app.store.reschedule(
-        pack,
-        lift_at=lift_at,
-        list_keys=union_of_lists([*kept_waves, *planned]),
-        replace_waves=[s.id for s in unstarted] if waves else [],
-        new_waves=[
-            NewStage(StageKind.NOTICE, wave.at, list_keys=wave.list_keys, wave=number)
-            for number, wave in enumerate(sorted(planned, key=lambda w: w.at), start=first_new)
-        ],
-        follow_up=NewStage(
-            StageKind.CHANGED, now, base_lift_seq=pack.lift_seq, old_lift_at=pack.lift_at
-        ),
-        now=now,
-    )
-    if not done:
-        raise InputError(f"pack {pack_id} {_RACE}")
+    with app.store.transaction():
+        done = app.store.reschedule(
+            pack,
+            lift_at=lift_at,
+            list_keys=union_of_lists([*kept_waves, *planned]),
+            replace_waves=[s.id for s in unstarted] if waves else [],
+            new_waves=[
+                NewStage(StageKind.NOTICE, wave.at, list_keys=wave.list_keys, wave=number)
+                for number, wave in enumerate(sorted(planned, key=lambda w: w.at), start=first_new)
+            ],
+            follow_up=NewStage(
+                StageKind.CHANGED, now, base_lift_seq=pack.lift_seq, old_lift_at=pack.lift_at
+            ),
+            now=now,
+        )
+        if not done:
+            raise InputError(f"pack {pack_id} {_RACE}")
+        app.audit(
+            "rescheduled",
+            pack_id,
+            actor=by,
+            old_lift=pack.lift_at,
+            new_lift=lift_at,
+            new_waves=[{"lists": list(w.list_keys), "at": w.at} for w in planned],
+        )
     return app.store.get_pack(pack_id)
 
 
@@ -120,6 +132,17 @@ def amend_pack(app: App, pack_id: str, request: AmendRequest, *, by: str) -> Pac
         changed_at=app.clock(),
     )
     follow_up = NewStage(StageKind.UPDATED, app.clock(), base_version=pack.version)
-    if not app.store.amend(pack, version, seal(app, content), follow_up):
-        raise InputError(f"pack {pack_id} {_RACE}")
+    sealed = seal(app, content)
+    with app.store.transaction():
+        if not app.store.amend(pack, version, sealed, follow_up):
+            raise InputError(f"pack {pack_id} {_RACE}")
+        app.audit(
+            "amended",
+            pack_id,
+            actor=by,
+            version=version.version,
+            changed=list(version.changed),
+            note=version.note,
+            pdf_sha256=hashlib.sha256(content.pdf).hexdigest(),
+        )
     return app.store.get_pack(pack_id)

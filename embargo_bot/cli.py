@@ -251,7 +251,9 @@ def _approve(args: argparse.Namespace, console: Console) -> int:
 
 def _reschedule(args: argparse.Namespace, console: Console) -> int:
     with open_app(_settings()) as app:
-        pack = changes.reschedule_pack(app, args.pack, lift=args.lift, waves=tuple(args.notice))
+        pack = changes.reschedule_pack(
+            app, args.pack, lift=args.lift, waves=tuple(args.notice), by=actions.current_user()
+        )
         lift = describe(pack.lift_at, app.settings.zone)
         message = f"Rescheduled {pack.id}: the embargo now lifts at {lift}."
         if any(s.kind is StageKind.CHANGED and s.state.value == "scheduled"
@@ -316,7 +318,9 @@ def _preview(args: argparse.Namespace, console: Console) -> int:
     kinds = [StageKind(args.stage)] if args.stage else list(StageKind)
     with open_app(_settings()) as app:
         if args.send_to:
-            delivery = asyncio.run(previews.send_test(app, args.pack, args.send_to, kinds))
+            delivery = asyncio.run(
+                previews.send_test(app, args.pack, args.send_to, kinds, by=actions.current_user())
+            )
             if args.json:
                 _emit_json(console, views.delivery_json(delivery))
             else:

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from embargo_bot.audience import audience
 from embargo_bot.compose import new_message_id
@@ -47,6 +48,10 @@ from embargo_bot.work_queue import DeliveryQueue
 log = logging.getLogger(__name__)
 
 
+class Auditor(Protocol):
+    def __call__(self, action: str, pack_id: str | None, **detail: object) -> None: ...
+
+
 @dataclass(frozen=True)
 class DispatchConfig:
     relay: RelayConfig
@@ -74,13 +79,20 @@ class StageRunner:
     """Runs stages for one service instance (``owner``)."""
 
     def __init__(
-        self, *, builder: MessageBuilder, config: DispatchConfig, clock: Clock, owner: str
+        self,
+        *,
+        builder: MessageBuilder,
+        config: DispatchConfig,
+        clock: Clock,
+        owner: str,
+        audit: Auditor,
     ) -> None:
         self.builder = builder
         self.store = builder.store
         self.config = config
         self.clock = clock
         self.owner = owner
+        self.audit = audit
         # One limiter for the whole instance: the relay's cap is per sender, not per stage.
         self.limiter = RateLimiter(config.rate_per_minute)
         self.budget = ByteBudget()
@@ -92,13 +104,17 @@ class StageRunner:
         pack = self.store.get_pack(stage.pack_id)
         decision = decide(pack, stage, now)
         if decision.action is Action.SKIP:
-            if self.store.finish_stage(stage.id, now, StageState.SKIPPED, decision.reason):
-                log.warning("pack %s: %s skipped: %s", pack.id, stage.label, decision.reason)
+            with self.store.transaction():
+                if self.store.finish_stage(stage.id, now, StageState.SKIPPED, decision.reason):
+                    self.audit("stage skipped", pack.id, stage=stage.label, reason=decision.reason)
+                    log.warning("pack %s: %s skipped: %s", pack.id, stage.label, decision.reason)
             return
         if decision.action is not Action.SEND:
             return
-        if not self.store.claim_stage(stage.id, self.owner, now, now + self.config.lease):
-            return
+        with self.store.transaction():
+            if not self.store.claim_stage(stage.id, self.owner, now, now + self.config.lease):
+                return
+            self.audit("stage started", pack.id, stage=stage.label, stage_id=stage.id)
         # Re-read after the claim: the pack may have changed while we decided.
         session = _StageSession(
             self, self.store.get_pack(pack.id), self.store.stage(stage.id), stop
@@ -129,14 +145,7 @@ class _StageSession:
             self._fix_recipients()
             built = runner.builder.build(self.pack, self.stage)
         except EmbargoBotError as exc:
-            store.finish_stage(
-                self.stage.id,
-                runner.clock(),
-                StageState.FAILED,
-                str(exc),
-                owner=runner.owner,
-                report=self._report(),
-            )
+            self._finish(StageState.FAILED, str(exc))
             log.error("%s could not start: %s", self.label, exc)
             return
 
@@ -162,6 +171,19 @@ class _StageSession:
             return 0.0
         wait = (delivery.next_attempt_at - self.runner.clock()).total_seconds()
         return time.monotonic() + max(0.0, wait)
+
+    def _finish(self, state: StageState, detail: str) -> None:
+        """Close the stage, with its delivery report and audit entry, in one commit."""
+        with self.store.transaction():
+            self.store.finish_stage(
+                self.stage.id,
+                self.runner.clock(),
+                state,
+                detail,
+                owner=self.runner.owner,
+                report=self._report() if state is not StageState.CANCELLED else None,
+            )
+            self.runner.audit(f"stage {state}", self.pack.id, stage=self.stage.label, detail=detail)
 
     def _report(self) -> NewStage | None:
         if self.stage.kind not in REPORTED_KINDS:
@@ -314,9 +336,7 @@ class _StageSession:
         state, _, _ = store.pack_state(self.pack.id)
         if state is PackState.CANCELLED and stage.kind is not StageKind.WITHDRAWN:
             store.cancel_pending(stage.id, now, "not sent: the pack was withdrawn")
-            store.finish_stage(
-                stage.id, now, StageState.CANCELLED, "pack withdrawn", owner=runner.owner
-            )
+            self._finish(StageState.CANCELLED, "pack withdrawn")
             log.warning("%s cancelled part-way: the pack was withdrawn", self.label)
             return
         summary = store.stage_summary(stage.id)
@@ -331,7 +351,5 @@ class _StageSession:
             )
             return
         detail = f"{summary.sent} sent, {summary.failed} failed"
-        store.finish_stage(
-            stage.id, now, StageState.DONE, detail, owner=runner.owner, report=self._report()
-        )
+        self._finish(StageState.DONE, detail)
         log.info("%s finished in %.1fs: %s", self.label, elapsed, detail)

@@ -98,7 +98,9 @@ def _file_safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9@._-]", "_", text)
 
 
-async def send_test(app: App, pack_id: str, address: str, kinds: list[StageKind]) -> Delivery:
+async def send_test(
+    app: App, pack_id: str, address: str, kinds: list[StageKind], *, by: str
+) -> Delivery:
     """Mail the exact messages to one checker on a list, now, and record it.
 
     The live email is left out before the lift: it carries the public link.
@@ -110,15 +112,23 @@ async def send_test(app: App, pack_id: str, address: str, kinds: list[StageKind]
     test_of = tuple(kind for kind in kinds if kind in (StageKind.NOTICE, StageKind.LIVE))
     if not test_of:
         raise InputError("--send-to checks the notice and live emails: use --stage notice|live")
-    stage_id = app.store.add_stage(
-        pack_id,
-        NewStage(
-            kind=StageKind.TEST,
-            due_at=app.clock(),
-            test_address=recipient.email,
-            test_of=test_of,
-        ),
-    )
+    with app.store.transaction():
+        stage_id = app.store.add_stage(
+            pack_id,
+            NewStage(
+                kind=StageKind.TEST,
+                due_at=app.clock(),
+                test_address=recipient.email,
+                test_of=test_of,
+            ),
+        )
+        app.audit(
+            "test send",
+            pack_id,
+            actor=by,
+            to=recipient.email,
+            of=[kind.value for kind in test_of],
+        )
     # Sent from here so the official need not wait for the service.
     await app.runner().run(stage_id, asyncio.Event())
     await _wait_until_closed(app, stage_id)

@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives.ciphers import algorithms
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from embargo_bot.errors import ConfigError
+
 KEY_SETTING = "EMBARGO_BOT_SMIME_KEY"
 CERT_SETTING = "EMBARGO_BOT_SMIME_CERT"
 _MIN_RSA_BITS = 2048  # NIST SP 800-131A: shorter RSA keys are disallowed for new encryption
@@ -39,40 +41,31 @@ class Signer:
 
 
 def load_signer(key_path: Path, cert_path: Path, *, now: datetime | None = None) -> Signer:
-    """Read an unencrypted PEM private key and a PEM certificate (then any intermediates)."""
-    from embargo_bot.errors import ConfigError
+    """Read an unencrypted PEM private key and a PEM certificate (then any intermediates).
 
-    def problem(setting: str, path: Path, what: str) -> ConfigError:
-        # Only the setting, the path and what is wrong: never the file's content.
-        return ConfigError(f"{setting}={path}: {what}")
-
-    try:
-        key_pem, cert_pem = key_path.read_bytes(), None
-        cert_pem = cert_path.read_bytes()
-    except OSError as exc:
-        setting, path = (KEY_SETTING, key_path) if cert_pem is None else (CERT_SETTING, cert_path)
-        if "key_pem" not in locals():
-            setting, path = KEY_SETTING, key_path
-        raise problem(setting, path, f"cannot be read ({exc.strerror})") from exc
+    ``now`` defaults to the clock; the certificate must be valid then.
+    """
+    key_pem = _read_setting(KEY_SETTING, key_path)
+    cert_pem = _read_setting(CERT_SETTING, cert_path)
     try:
         key = serialization.load_pem_private_key(key_pem, password=None)
     except TypeError as exc:  # cryptography's signal for a password-protected key
-        raise problem(KEY_SETTING, key_path, "the key is encrypted; give it unencrypted") from exc
+        raise _problem(KEY_SETTING, key_path, "the key is encrypted; give it unencrypted") from exc
     except (ValueError, UnsupportedAlgorithm) as exc:
-        raise problem(KEY_SETTING, key_path, "not a PEM private key") from exc
+        raise _problem(KEY_SETTING, key_path, "not a PEM private key") from exc
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-        raise problem(KEY_SETTING, key_path, "S/MIME signing needs an RSA or EC key")
+        raise _problem(KEY_SETTING, key_path, "S/MIME signing needs an RSA or EC key")
     try:
         certificate, *chain = x509.load_pem_x509_certificates(cert_pem)
     except ValueError as exc:
-        raise problem(CERT_SETTING, cert_path, "not a PEM certificate") from exc
-    if _public_der(key.public_key()) != _public_der(certificate.public_key()):
-        raise problem(KEY_SETTING, key_path, f"does not match the certificate in {CERT_SETTING}")
+        raise _problem(CERT_SETTING, cert_path, "not a PEM certificate") from exc
+    if not _same_public_key(key, certificate):
+        raise _problem(KEY_SETTING, key_path, f"does not match the certificate in {CERT_SETTING}")
     try:
         _check_validity(certificate, now or datetime.now(UTC))
         _check_email_protection(certificate)
     except ValueError as exc:
-        raise problem(CERT_SETTING, cert_path, str(exc)) from exc
+        raise _problem(CERT_SETTING, cert_path, str(exc)) from exc
     return Signer(certificate=certificate, key=key, chain=tuple(chain))
 
 
@@ -101,15 +94,15 @@ def sign_entity(entity: bytes, signer: Signer) -> bytes:
     # The digest covers the input; a part that differs from it would not verify.
     if out[start:end] != entity or not out.startswith(separator, end):
         raise ValueError("the signed part is not the entity given")
-    signature = out[end + len(separator) :]
-    sig_head_end = signature.index(b"\r\n\r\n")
-    sig_head = signature[:sig_head_end].replace(_LEGACY_SIGNATURE_TYPE, _SIGNATURE_TYPE)
+    rest = out[end + len(separator) :]  # the signature part and the closing delimiter
+    sig_head_end = rest.index(b"\r\n\r\n")
+    sig_head = rest[:sig_head_end].replace(_LEGACY_SIGNATURE_TYPE, _SIGNATURE_TYPE)
     head = (
         b"MIME-Version: 1.0\r\nContent-Type: multipart/signed;\r\n"
         b' protocol="' + _SIGNATURE_TYPE + b'"; micalg=sha-256;\r\n'
         b' boundary="' + boundary.encode() + b'"\r\n\r\n'
     )
-    return head + out[head_end:end] + separator + sig_head + signature[sig_head_end:]
+    return head + out[head_end:end] + separator + sig_head + rest[sig_head_end:]
 
 
 def encrypt_entity(entity: bytes, certificate: x509.Certificate) -> bytes:
@@ -119,7 +112,8 @@ def encrypt_entity(entity: bytes, certificate: x509.Certificate) -> bytes:
         pkcs7.PKCS7EnvelopeBuilder()
         .set_data(entity)
         .add_recipient(certificate)
-        # The default is AES-128; RFC 8551 2.7 names AES-256-CBC as a MUST too.
+        # Rather than the default AES-128: cryptography offers only AES-CBC, and
+        # AES-256-CBC is the stronger one every S/MIME client decrypts.
         .set_content_encryption_algorithm(algorithms.AES256)
         # Binary: the entity is already canonical CRLF, so enclose it unchanged.
         .encrypt(serialization.Encoding.SMIME, [pkcs7.PKCS7Options.Binary])
@@ -145,7 +139,8 @@ def load_recipient_certificate(path: Path, address: str, *, now: datetime) -> x5
         key = certificate.public_key()
     except (ValueError, UnsupportedAlgorithm) as exc:
         raise ValueError("certificate has a public key of an unknown type") from exc
-    # PKCS7EnvelopeBuilder only encrypts to RSA keys (key transport, RFC 8551 2.3).
+    # PKCS7EnvelopeBuilder only does RSA key transport; EC recipients would need
+    # key agreement, which it lacks.
     if not isinstance(key, rsa.RSAPublicKey):
         raise ValueError("certificate's key is not RSA; only RSA recipients are supported")
     if key.key_size < _MIN_RSA_BITS:
@@ -158,8 +153,9 @@ def load_recipient_certificate(path: Path, address: str, *, now: datetime) -> x5
 
 
 def _check_entity(entity: bytes) -> None:
-    # The signed part must arrive unchanged: 7-bit and CRLF-only (RFC 8551 3.1.1)
-    # means no relay re-encodes it and no line ending is rewritten.
+    # The signed part must arrive unchanged (RFC 8551 3.1): 7-bit, so no relay
+    # re-encodes it, and CRLF-only, so the part sent is the bytes digested
+    # (cryptography and the email package rewrite bare CRs and LFs differently).
     if not entity.isascii():
         raise ValueError("the entity is not 7-bit ASCII")
     if not entity.count(b"\r") == entity.count(b"\n") == entity.count(b"\r\n"):
@@ -170,16 +166,18 @@ def _check_validity(certificate: x509.Certificate, now: datetime) -> None:
     if now.tzinfo is None:
         raise TypeError("now must be timezone-aware")
     if now < certificate.not_valid_before_utc:
-        raise ValueError(f"certificate is not valid until {certificate.not_valid_before_utc}")
+        raise ValueError(
+            f"certificate is not valid until {certificate.not_valid_before_utc:%F %T} UTC"
+        )
     if now > certificate.not_valid_after_utc:
-        raise ValueError(f"certificate expired on {certificate.not_valid_after_utc}")
+        raise ValueError(f"certificate expired on {certificate.not_valid_after_utc:%F %T} UTC")
 
 
 def _check_email_protection(certificate: x509.Certificate) -> None:
     # Mail clients refuse a signature whose certificate limits its use to
     # something else (RFC 8550 4.4.4); no extension at all means any use.
     try:
-        usage = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        usage = _extensions(certificate).get_extension_for_class(x509.ExtendedKeyUsage).value
     except x509.ExtensionNotFound:
         return
     if ExtendedKeyUsageOID.EMAIL_PROTECTION not in usage:
@@ -187,24 +185,41 @@ def _check_email_protection(certificate: x509.Certificate) -> None:
 
 
 def _email_addresses(certificate: x509.Certificate) -> list[str]:
-    # RFC 8550 3: the subjectAltName rfc822Name first, else the legacy
-    # emailAddress attribute in the subject.
+    # RFC 8550 3: the subjectAltName rfc822Name, and the legacy emailAddress
+    # attribute in the subject that older CAs still use instead.
     try:
-        extensions = certificate.extensions
-    except ValueError as exc:  # includes duplicate extensions
-        raise ValueError("certificate has malformed extensions") from exc
-    try:
-        names = extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = _extensions(certificate).get_extension_for_class(x509.SubjectAlternativeName).value
         addresses = names.get_values_for_type(x509.RFC822Name)
     except x509.ExtensionNotFound:
         addresses = []
     legacy = certificate.subject.get_attributes_for_oid(NameOID.EMAIL_ADDRESS)
-    return addresses or [a.value for a in legacy if isinstance(a.value, str)]
+    return [*addresses, *(a.value for a in legacy if isinstance(a.value, str))]
 
 
-def _public_der(key: object) -> bytes:
-    if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
-        return b""
-    return key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+def _extensions(certificate: x509.Certificate) -> x509.Extensions:
+    try:
+        return certificate.extensions  # parsed on first use
+    except (ValueError, x509.DuplicateExtension) as exc:
+        raise ValueError("certificate has malformed or duplicate extensions") from exc
+
+
+def _problem(setting: str, path: Path, what: str) -> ConfigError:
+    # Only the setting, the path and what is wrong: never the file's content.
+    return ConfigError(f"{setting}={path}: {what}")
+
+
+def _read_setting(setting: str, path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise _problem(setting, path, f"cannot be read ({exc.strerror})") from exc
+
+
+def _same_public_key(key: pkcs7.PKCS7PrivateKeyTypes, certificate: x509.Certificate) -> bool:
+    der, spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    try:
+        return key.public_key().public_bytes(der, spki) == certificate.public_key().public_bytes(
+            der, spki
+        )
+    except (ValueError, UnsupportedAlgorithm):  # a certificate key type cryptography cannot load
+        return False

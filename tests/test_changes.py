@@ -170,7 +170,7 @@ async def test_reschedule_after_the_notice_tells_exactly_the_holders_and_moves_t
     async with running(app):
         await wait_until(lambda: stage_closed(app, pack.id, StageKind.NOTICE))
         with open_app(app.settings) as cli:
-            moved = reschedule_pack(cli, pack.id, lift=at(new_lift))
+            moved = reschedule_pack(cli, pack.id, lift=at(new_lift), by="frank")
         await wait_until(lambda: stages_closed(app, pack.id), within=15)
 
     assert moved.lift_at == new_lift and moved.lift_seq == 2
@@ -201,7 +201,7 @@ async def test_reschedule_before_any_notice_just_moves_the_times(
     app = app_with_relay
     notice_at, new_lift = soon(1), soon(3)
     pack = queue(app, make_request(notice_at=at(notice_at), lift=at(soon(2))))
-    reschedule_pack(app, pack.id, lift=at(new_lift))
+    reschedule_pack(app, pack.id, lift=at(new_lift), by="frank")
     async with running(app):
         await wait_until(lambda: stages_closed(app, pack.id), within=15)
 
@@ -221,14 +221,18 @@ def test_reschedule_refuses_a_lift_before_a_wave_or_in_the_past_and_changes_noth
     pack = queue(app, make_request(notice_at=at(wave_at), lift=at(wave_at + timedelta(hours=1))))
     before = store_dump(app.store.path)
     with pytest.raises(InputError, match="must go before the lift"):
-        reschedule_pack(app, pack.id, lift=at(wave_at - timedelta(minutes=30)))
+        reschedule_pack(app, pack.id, lift=at(wave_at - timedelta(minutes=30)), by="frank")
     with pytest.raises(InputError, match="in the past"):
-        reschedule_pack(app, pack.id, lift=at(datetime.now(UTC) - timedelta(minutes=1)))
+        reschedule_pack(app, pack.id, lift=at(datetime.now(UTC) - timedelta(minutes=1)), by="frank")
     assert store_dump(app.store.path) == before
     # Moving the wave too makes the earlier lift possible.
     earlier = wave_at - timedelta(minutes=30)
     moved = reschedule_pack(
-        app, pack.id, lift=at(earlier), waves=(f"alpha,beta@{at(earlier - timedelta(minutes=5))}",)
+        app,
+        pack.id,
+        lift=at(earlier),
+        waves=(f"alpha,beta@{at(earlier - timedelta(minutes=5))}",),
+        by="frank",
     )
     waves = [s for s in app.store.stages(pack.id) if s.kind is StageKind.NOTICE]
     assert [(s.wave, s.state) for s in waves] == [
@@ -360,9 +364,9 @@ async def test_a_test_send_goes_to_one_listed_checker_marked_test_without_the_li
     app = app_with_relay
     pack = queue(app, make_request())
     with pytest.raises(ListError, match="not on any valid list"):
-        await send_test(app, pack.id, "someone@elsewhere.example", [StageKind.NOTICE])
+        await send_test(app, pack.id, "someone@elsewhere.example", [StageKind.NOTICE], by="grace")
     delivery = await send_test(
-        app, pack.id, "ONE@alpha.example", [StageKind.NOTICE, StageKind.LIVE]
+        app, pack.id, "ONE@alpha.example", [StageKind.NOTICE, StageKind.LIVE], by="grace"
     )
 
     assert delivery.state is DeliveryState.SENT and delivery.kind is StageKind.TEST
@@ -391,7 +395,7 @@ async def test_every_kind_of_email_names_itself_in_x_embargo_stage(
 ) -> None:
     app = app_with_relay
     pack = queue(app, make_request(lists="alpha", lift=at(soon(3))))
-    await send_test(app, pack.id, "one@alpha.example", [StageKind.NOTICE])
+    await send_test(app, pack.id, "one@alpha.example", [StageKind.NOTICE], by="grace")
     async with running(app):
         await wait_until(lambda: stage_closed(app, pack.id, StageKind.NOTICE))
         note_file = tmp_path / "social.txt"
@@ -401,7 +405,7 @@ async def test_every_kind_of_email_names_itself_in_x_embargo_stage(
             amend_pack(cli, pack.id, request, by="erin")
         await wait_until(lambda: stage_closed(app, pack.id, StageKind.UPDATED))
         with open_app(app.settings) as cli:
-            reschedule_pack(cli, pack.id, lift=at(soon(4)))
+            reschedule_pack(cli, pack.id, lift=at(soon(4)), by="frank")
         await wait_until(lambda: stage_closed(app, pack.id, StageKind.CHANGED))
         with open_app(app.settings) as cli:
             cancel_pack(cli, pack.id, reason="Withdrawn for the test", by="erin")

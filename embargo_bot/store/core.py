@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Self
 
 from embargo_bot.errors import StoreError
-from embargo_bot.store.schema import SCHEMA, SCHEMA_VERSION
+from embargo_bot.store.schema import SCHEMA, SCHEMA_VERSION, TRIGGERS
 
 
 class Connection:
@@ -19,6 +19,7 @@ class Connection:
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self._db = connection
         self.path = path
+        self._depth = 0
 
     @classmethod
     def open(cls, path: Path) -> Self:
@@ -59,6 +60,8 @@ class Connection:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     self._db.execute(statement)
+            for trigger in TRIGGERS:
+                self._db.execute(trigger)
             if row is None:
                 self._db.execute(
                     "INSERT INTO meta (name, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
@@ -67,14 +70,41 @@ class Connection:
     @contextmanager
     def _write(self) -> Iterator[None]:
         # BEGIN IMMEDIATE takes the write lock up front, so a read-then-write
-        # transaction cannot fail half-way with SQLITE_BUSY.
+        # transaction cannot fail half-way with SQLITE_BUSY. Nested uses join
+        # the outer transaction, so an action and its audit entry commit together.
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
         self._db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
         try:
             yield
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
+        finally:
+            self._depth = 0
         self._db.execute("COMMIT")
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """One commit for several changes: all of them, or none."""
+        return self._write()
+
+    def meta(self, name: str) -> bytes | None:
+        row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def set_meta(self, name: str, value: bytes, *, replace: bool = True) -> None:
+        conflict = "DO UPDATE SET value = excluded.value" if replace else "DO NOTHING"
+        with self._write():
+            self._db.execute(
+                f"INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) {conflict}",
+                (name, value),
+            )
 
     def data_version(self) -> int:
         """Changes whenever another connection commits: a cheap "anything new?" poll."""

@@ -24,7 +24,7 @@ from embargo_bot.packs import (
     StageState,
 )
 from embargo_bot.store import rows
-from embargo_bot.store.core import Connection
+from embargo_bot.store.audit_queries import AuditQueries
 from embargo_bot.store.schema import PACK_COLUMNS, PACK_FROM, VERSION_COLUMNS
 from embargo_bot.times import to_storage
 
@@ -40,7 +40,7 @@ class SealedContent:
     social: bytes | None
 
 
-class PackQueries(Connection):
+class PackQueries(AuditQueries):
     def add_pack(
         self,
         pack: Pack,

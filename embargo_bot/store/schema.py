@@ -96,7 +96,27 @@ CREATE TABLE IF NOT EXISTS attempts (
     PRIMARY KEY (stage_id, email, number),
     FOREIGN KEY (stage_id, email) REFERENCES deliveries(stage_id, email)
 );
+CREATE TABLE IF NOT EXISTS audit (
+    seq     INTEGER PRIMARY KEY,
+    at      TEXT NOT NULL,
+    actor   TEXT NOT NULL,
+    action  TEXT NOT NULL,
+    pack_id TEXT,
+    detail  TEXT NOT NULL,
+    mac     TEXT NOT NULL
+);
 """
+
+# Defence in depth: the HMAC chain is what proves the log intact, but the
+# store itself also refuses to change or remove an entry.
+TRIGGERS = (
+    "CREATE TRIGGER IF NOT EXISTS audit_is_append_only_update BEFORE UPDATE ON audit "
+    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS audit_is_append_only_delete BEFORE DELETE ON audit "
+    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+)
+
+AUDIT_COLUMNS = "seq, at, actor, action, pack_id, detail, mac"
 
 PACK_COLUMNS = (
     "p.id, v.title, p.reference, v.url, p.classification, p.contact, p.lift_at, p.list_keys, "
