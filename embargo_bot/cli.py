@@ -18,9 +18,9 @@ from typing import Any
 
 from rich.console import Console
 
-from embargo_bot import actions, changes, previews, views
+from embargo_bot import actions, audit, changes, previews, views
 from embargo_bot.app import App, open_app
-from embargo_bot.errors import EmbargoBotError, ListError
+from embargo_bot.errors import AuditError, EmbargoBotError, ListError
 from embargo_bot.intake import AmendRequest, QueueRequest
 from embargo_bot.packs import StageKind
 from embargo_bot.recipients import load_lists
@@ -123,6 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--lift-in", type=float, default=8.0, help="seconds from now to the demo's lift"
     )
     demo.set_defaults(handler=_demo)
+
+    audit = commands.add_parser("audit", help="check or export the audit log")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    verify = audit_commands.add_parser("verify", help="check no entry was edited, removed or moved")
+    _json_flag(verify)
+    verify.set_defaults(handler=_audit_verify)
+    export = audit_commands.add_parser("export", help="write the log, e.g. for an FOI request")
+    export.add_argument("--pack", help="only this pack's entries")
+    export.add_argument("--format", choices=["csv", "json"], default="csv")
+    export.set_defaults(handler=_audit_export)
 
     keygen = commands.add_parser("keygen", help="print a new at-rest key for .env")
     keygen.set_defaults(handler=_keygen)
@@ -381,6 +391,31 @@ def _demo(args: argparse.Namespace, console: Console) -> int:
     from embargo_bot.demo import run_demo  # the demo pulls in aiosmtpd; keep it off other paths
 
     return run_demo(console, out_dir=args.out, lift_in=args.lift_in)
+
+
+def _audit_verify(args: argparse.Namespace, console: Console) -> int:
+    with open_app(_settings()) as app:
+        entries = app.store.audit_entries()
+        problems = audit.verify(entries, app.audit_key, app.store.audit_head())
+    if args.json:
+        _emit_json(console, {"entries": len(entries), "intact": not problems, "problems": problems})
+    elif not problems:
+        console.print(f"The audit log is intact: {len(entries)} entries, chain and head verified.")
+    if problems:
+        raise AuditError(
+            f"the audit log has been tampered with ({len(problems)} problem(s))", problems
+        )
+    return 0
+
+
+def _audit_export(args: argparse.Namespace, console: Console) -> int:
+    with open_app(_settings()) as app:
+        entries = app.store.audit_entries()
+        if args.pack:
+            app.store.get_pack(args.pack)  # a clear error for a pack that does not exist
+            entries = [e for e in entries if e.pack_id == args.pack]
+    console.file.write(audit.to_csv(entries) if args.format == "csv" else audit.to_json(entries))
+    return 0
 
 
 def _keygen(args: argparse.Namespace, console: Console) -> int:

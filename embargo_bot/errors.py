@@ -10,7 +10,7 @@ non-zero exit; anything else is a bug.
      ├── KeyMismatchError   the at-rest key is missing or cannot read the store
      ├── StoreError         the database cannot be opened, or holds no such pack
      ├── TemplateError      an email template cannot be loaded or rendered
-     └── DeliveryError      the mail relay refused or could not be reached
+     └── AuditError         the audit log does not verify
 
 Library errors are wrapped where they enter (``raise ... from exc``) so the
 cause is kept for logs while users see a sentence that says what to do.
@@ -72,7 +72,11 @@ class TemplateError(EmbargoBotError):
     exit_code = 65
 
 
-class DeliveryError(EmbargoBotError):
-    """The mail relay could not be reached or refused a message."""
+class AuditError(EmbargoBotError):
+    """The audit log was edited, cut or reordered; ``problems`` says where."""
 
-    exit_code = 69  # EX_UNAVAILABLE
+    exit_code = 2
+
+    def __init__(self, summary: str, problems: Sequence[str] = ()) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join([summary, *self.problems]))

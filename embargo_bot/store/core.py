@@ -96,7 +96,10 @@ class Connection:
 
     def meta(self, name: str) -> bytes | None:
         row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
-        return None if row is None else bytes(row[0])
+        if row is None:
+            return None
+        # Anyone editing the file by hand may have written text where bytes were.
+        return row[0].encode() if isinstance(row[0], str) else bytes(row[0])
 
     def set_meta(self, name: str, value: bytes, *, replace: bool = True) -> None:
         conflict = "DO UPDATE SET value = excluded.value" if replace else "DO NOTHING"
