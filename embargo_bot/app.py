@@ -19,6 +19,7 @@ from embargo_bot.retry import RetryPolicy
 from embargo_bot.service import Service, new_owner_id
 from embargo_bot.settings import Settings
 from embargo_bot.shipped import shipped_dir
+from embargo_bot.smime import Signer, load_signer
 from embargo_bot.stage_messages import Clock, MessageBuilder
 from embargo_bot.store import Store
 from embargo_bot.times import utc_now
@@ -89,7 +90,15 @@ class App:
             sender=self.sender,
             zone=self.settings.zone,
             clock=self.clock,
+            signer=self.signer,
         )
+
+    @cached_property
+    def signer(self) -> Signer | None:
+        settings = self.settings
+        if settings.smime_key is None or settings.smime_cert is None:
+            return None
+        return load_signer(settings.smime_key, settings.smime_cert, now=self.clock())
 
     def runner(self) -> StageRunner:
         settings = self.settings

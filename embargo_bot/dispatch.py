@@ -15,13 +15,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
 from embargo_bot.audience import audience
-from embargo_bot.compose import new_message_id
+from embargo_bot.compose import StageMessage, new_message_id
 from embargo_bot.compose import personalise as personalise_message
 from embargo_bot.errors import EmbargoBotError
 from embargo_bot.mailer import RelayConfig, RelaySession
@@ -42,6 +42,7 @@ from embargo_bot.packs import (
 from embargo_bot.recipients import load_lists
 from embargo_bot.retry import RetryPolicy
 from embargo_bot.rules import Action, decide, may_send
+from embargo_bot.smime import encrypt_entity, load_recipient_certificate
 from embargo_bot.stage_messages import BuiltMessage, Clock, MessageBuilder
 from embargo_bot.work_queue import DeliveryQueue
 
@@ -210,6 +211,9 @@ class _StageSession:
                     name=recipient.name,
                     list_key=recipient.list_key,
                     message_id=new_message_id(pack.id, stage.kind, sender),
+                    certificate=None
+                    if recipient.certificate is None
+                    else str(recipient.certificate),
                 )
                 for recipient in recipients
             ],
@@ -234,17 +238,33 @@ class _StageSession:
                 await self.gate.wait_open()
                 await runner.limiter.wait_turn()
                 async with runner.budget.hold(len(built.message.body)):
-                    data = personalise_message(
-                        built.message,
-                        to_address=delivery.email,
-                        to_name=delivery.name,
-                        message_id=delivery.message_id,
-                        date=delivery.created_at,
-                    )
-                    outcome = await session.send(sender, delivery.email, data)
-                    del data
+                    try:
+                        message = self._for_recipient(built.message, delivery)
+                    except ValueError as exc:
+                        # Never in clear to someone whose list says encrypt: fail instead.
+                        outcome = Outcome(OutcomeKind.PERMANENT, None, f"not sent: {exc}")
+                    else:
+                        data = personalise_message(
+                            message,
+                            to_address=delivery.email,
+                            to_name=delivery.name,
+                            message_id=delivery.message_id,
+                            date=delivery.created_at,
+                        )
+                        del message
+                        outcome = await session.send(sender, delivery.email, data)
+                        del data
                 retry_at = self._record(delivery, outcome, built)
                 await queue.done(delivery, retry_at=retry_at)
+
+    def _for_recipient(self, message: StageMessage, delivery: Delivery) -> StageMessage:
+        """The stage's message, encrypted to the recipient's certificate if they have one."""
+        if delivery.certificate is None:
+            return message
+        certificate = load_recipient_certificate(
+            Path(delivery.certificate), delivery.email, now=self.runner.clock()
+        )
+        return replace(message, body=encrypt_entity(message.body, certificate))
 
     def _record(self, delivery: Delivery, outcome: Outcome, built: BuiltMessage) -> float | None:
         """Record one attempt; the monotonic time to try again, if it should be."""

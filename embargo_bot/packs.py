@@ -167,6 +167,7 @@ class NewDelivery:
     name: str | None
     list_key: str
     message_id: str
+    certificate: str | None = None  # S/MIME certificate to encrypt to
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,7 @@ class Delivery:
     version: int | None = None  # the material version the message carried
     lift_seq: int | None = None  # the lift the message stated
     next_attempt_at: datetime | None = None  # set while a temporary failure waits a retry
+    certificate: str | None = None  # S/MIME certificate to encrypt to
 
 
 @dataclass(frozen=True)

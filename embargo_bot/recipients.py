@@ -12,6 +12,7 @@ import difflib
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 
@@ -20,6 +21,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from embargo_bot.classification import Classification
 from embargo_bot.errors import ListError
+from embargo_bot.smime import load_recipient_certificate
 
 LIST_SUFFIXES = (".yaml", ".yml")
 
@@ -29,9 +31,10 @@ _LIST_KEYS = {
     "description": False,
     "allowed_domains": True,
     "max_classification": True,
+    "require_encryption": False,
     "recipients": True,
 }
-_RECIPIENT_KEYS = {"email": True, "name": False}
+_RECIPIENT_KEYS = {"email": True, "name": False, "smime_certificate": False}
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _NULL_TAG = "tag:yaml.org,2002:null"
@@ -53,6 +56,9 @@ class Recipient:
     email: str  # email-validator's normalised form
     name: str | None
     list_key: str
+    # An S/MIME certificate: this recipient's messages are encrypted to it.
+    certificate: Path | None = None
+    line: int = field(default=0, compare=False)  # where the list file names it
 
 
 @dataclass(frozen=True)
@@ -195,8 +201,21 @@ class _FileCheck:
             self.report(node, f"max_classification '{value}' is not known; use {allowed}")
             return None
 
+    def flag(self, node: yaml.Node | None, what: str) -> bool:
+        if node is None or node.tag == _NULL_TAG:
+            return False
+        if node.tag == "tag:yaml.org,2002:bool" and isinstance(node, yaml.ScalarNode):
+            return str(node.value).lower() in {"true", "yes", "on"}
+        self.report(node, f"{what} must be true or false, not {_describe(node)}")
+        return False
+
     def recipients(
-        self, node: yaml.Node | None, key: str, domains: tuple[str, ...] | None
+        self,
+        node: yaml.Node | None,
+        key: str,
+        domains: tuple[str, ...] | None,
+        *,
+        must_encrypt: bool,
     ) -> tuple[Recipient, ...]:
         example = "[{email: comms@police.example}]"
         recipients: list[Recipient] = []
@@ -231,7 +250,24 @@ class _FileCheck:
                     f"{address.normalized} is not at an allowed domain ({', '.join(domains)}); "
                     "correct the address, or add its domain to allowed_domains if it is right",
                 )
-            recipients.append(Recipient(address.normalized, name, key))
+            certificate = self.text(
+                found.get("smime_certificate"), "smime_certificate", required=False
+            )
+            if certificate is None and must_encrypt:
+                self.report(
+                    email_node,
+                    f"{address.normalized} has no smime_certificate, and this list has "
+                    "require_encryption: true; add the path of their certificate (PEM)",
+                )
+            recipients.append(
+                Recipient(
+                    address.normalized,
+                    name,
+                    key,
+                    certificate=None if certificate is None else self.path.parent / certificate,
+                    line=email_node.start_mark.line + 1,
+                )
+            )
         return tuple(recipients)
 
     def recipient_list(self, root: yaml.Node) -> RecipientList | None:
@@ -246,7 +282,10 @@ class _FileCheck:
         description = self.text(found.get("description"), "description", required=False)
         domains = self.domains(found.get("allowed_domains"))
         ceiling = self.classification(found.get("max_classification"))
-        recipients = self.recipients(found.get("recipients"), self.path.stem, domains)
+        must_encrypt = self.flag(found.get("require_encryption"), "require_encryption")
+        recipients = self.recipients(
+            found.get("recipients"), self.path.stem, domains, must_encrypt=must_encrypt
+        )
         if self.problems or name is None or domains is None or ceiling is None:
             return None
         return RecipientList(
@@ -303,8 +342,12 @@ def _read_list(path: Path) -> tuple[RecipientList | None, list[ListProblem]]:
     return parse_list(path, text)
 
 
-def load_lists(directory: Path) -> ListCatalogue:
-    """Read and validate every list file in ``directory``, in name order."""
+def load_lists(directory: Path, *, now: datetime | None = None) -> ListCatalogue:
+    """Read and validate every list file in ``directory``, in name order.
+
+    Recipients' S/MIME certificates are read and checked here too (readable,
+    in date at ``now``, for that address): a list naming a bad one is invalid.
+    """
     if not directory.is_dir():
         raise ListError(
             f"Recipient list directory {directory} not found; "
@@ -328,10 +371,29 @@ def load_lists(directory: Path) -> ListCatalogue:
             file_problems.insert(0, ListProblem(path, None, message))
             recipient_list = None
         first_path.setdefault(path.stem, path)
+        if recipient_list is not None:
+            certificate_problems = _check_certificates(recipient_list, now or datetime.now(UTC))
+            if certificate_problems:
+                file_problems.extend(certificate_problems)
+                recipient_list = None
         problems.extend(file_problems)
         if recipient_list is not None:
             lists[recipient_list.key] = recipient_list
     return ListCatalogue(directory, MappingProxyType(lists), tuple(problems))
+
+
+def _check_certificates(recipient_list: RecipientList, now: datetime) -> list[ListProblem]:
+    problems = []
+    for recipient in recipient_list.recipients:
+        if recipient.certificate is None:
+            continue
+        try:
+            load_recipient_certificate(recipient.certificate, recipient.email, now=now)
+        except ValueError as exc:
+            problems.append(
+                ListProblem(recipient_list.path, recipient.line, f"smime_certificate: {exc}")
+            )
+    return problems
 
 
 def select_lists(

@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     recipients_dir: Path = Path("recipients")
     templates_dir: Path | None = None
     key: SecretStr | None = None
+    smime_key: Path | None = None
+    smime_cert: Path | None = None
     timezone: str = "Europe/London"
     smtp_rate: Annotated[int, Field(ge=1, le=100_000)] | None = None
     retry_for: Duration = timedelta(hours=4)
@@ -148,6 +150,15 @@ class Settings(BaseSettings):
         if not timedelta(milliseconds=50) <= value <= timedelta(minutes=30):
             raise ValueError("must be between 0.05s and 30m")
         return value
+
+    @model_validator(mode="after")
+    def _smime_key_and_certificate_together(self) -> Settings:
+        if (self.smime_key is None) != (self.smime_cert is None):
+            raise ValueError(
+                "EMBARGO_BOT_SMIME_KEY and EMBARGO_BOT_SMIME_CERT go together: set both to sign "
+                "every message, or neither"
+            )
+        return self
 
     @model_validator(mode="after")
     def _clear_text_only_on_loopback(self) -> Settings:

@@ -8,7 +8,7 @@ a template or content problem is found before anything is stored.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -30,6 +30,7 @@ from embargo_bot.rendering import (
     check_notice_hides_link,
 )
 from embargo_bot.reports import Failure, StageReport, summarise
+from embargo_bot.smime import Signer, sign_entity
 from embargo_bot.store import Store
 from embargo_bot.vault import Vault
 
@@ -55,7 +56,9 @@ class MessageBuilder:
         sender: Sender,
         zone: ZoneInfo,
         clock: Clock,
+        signer: Signer | None = None,
     ) -> None:
+        self.signer = signer
         self.store = store
         self.vault = vault
         self.renderer = renderer
@@ -119,7 +122,7 @@ class MessageBuilder:
                 lift_words=context.lift_words,
                 cancelled=kind is StageKind.WITHDRAWN,
             )
-        return build_stage_message(
+        message = build_stage_message(
             pack,
             kind,
             rendered,
@@ -130,6 +133,10 @@ class MessageBuilder:
             cancel_calendar=kind is StageKind.WITHDRAWN,
             enclosures=enclosures,
         )
+        if self.signer is None:
+            return message
+        # Signed once per stage: the signature covers the body every recipient shares.
+        return replace(message, body=sign_entity(message.body, self.signer))
 
     def render_every_kind(self, pack: Pack, content: PackContent) -> None:
         """Render every kind of email for this pack now, so problems surface before storing."""

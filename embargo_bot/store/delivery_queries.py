@@ -55,7 +55,7 @@ class DeliveryQueries(StageQueries):
             stamp = to_storage(now)
             self._db.executemany(
                 f"INSERT INTO deliveries ({DELIVERY_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, 0, ?, ?, NULL, NULL, NULL)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, 0, ?, ?, NULL, NULL, NULL, ?)",
                 [
                     (
                         stage_id,
@@ -68,6 +68,7 @@ class DeliveryQueries(StageQueries):
                         DeliveryState.PENDING.value,
                         stamp,
                         stamp,
+                        item.certificate,
                     )
                     for item in recipients
                 ],

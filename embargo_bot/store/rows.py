@@ -106,7 +106,8 @@ def stage(row: Row) -> Stage:
 
 def delivery(row: Row) -> Delivery:
     (stage_id, pack_id, kind, email, name, list_key, message_id, state, reply, attempts,
-     created_at, updated_at, version_number, lift_seq, next_attempt_at) = row  # fmt: skip
+     created_at, updated_at, version_number, lift_seq, next_attempt_at,
+     certificate) = row  # fmt: skip
     return Delivery(
         stage_id=stage_id,
         pack_id=pack_id,
@@ -123,6 +124,7 @@ def delivery(row: Row) -> Delivery:
         version=version_number,
         lift_seq=lift_seq,
         next_attempt_at=optional_time(next_attempt_at),
+        certificate=certificate,
     )
 
 

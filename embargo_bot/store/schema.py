@@ -82,6 +82,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     version    INTEGER,
     lift_seq   INTEGER,
     next_attempt_at TEXT,
+    certificate     TEXT,
     PRIMARY KEY (stage_id, email)
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_pack ON deliveries(pack_id, state);
@@ -137,5 +138,5 @@ STAGE_COLUMNS = (
 
 DELIVERY_COLUMNS = (
     "stage_id, pack_id, kind, email, name, list_key, message_id, state, reply, attempts, "
-    "created_at, updated_at, version, lift_seq, next_attempt_at"
+    "created_at, updated_at, version, lift_seq, next_attempt_at, certificate"
 )
