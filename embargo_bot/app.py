@@ -26,6 +26,7 @@ from embargo_bot.times import utc_now
 from embargo_bot.vault import Vault
 
 _KEY_CHECK = b"embargo-bot at-rest key check"
+KEY_CHECK = "key_check"
 AUDIT_KEY = "audit_key"
 
 
@@ -39,12 +40,12 @@ class App:
     def vault(self) -> Vault:
         """The at-rest key, checked against the store before anything is read or written."""
         vault = Vault.from_setting(self.settings.key)
-        token = self.store.key_check()
+        token = self.store.meta(KEY_CHECK)
         if token is None:
             sample = self.store.any_sealed_content()
             if sample is not None:
                 vault.open(sample.release)
-            self.store.set_key_check(vault.seal(_KEY_CHECK))
+            self.store.set_meta(KEY_CHECK, vault.seal(_KEY_CHECK), replace=False)
         elif vault.open(token) != _KEY_CHECK:
             raise KeyMismatchError("EMBARGO_BOT_KEY check failed: the store's key check is damaged")
         return vault

@@ -18,7 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
-from embargo_bot import actions, audit, changes, previews, views
+from embargo_bot import actions, audit, changes, keys, previews, views
 from embargo_bot.app import App, open_app
 from embargo_bot.errors import AuditError, EmbargoBotError, ListError
 from embargo_bot.intake import AmendRequest, QueueRequest
@@ -133,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--pack", help="only this pack's entries")
     export.add_argument("--format", choices=["csv", "json"], default="csv")
     export.set_defaults(handler=_audit_export)
+
+    rekey = commands.add_parser(
+        "rekey", help="re-encrypt everything stored under the first key in EMBARGO_BOT_KEY"
+    )
+    rekey.set_defaults(handler=_rekey)
 
     keygen = commands.add_parser("keygen", help="print a new at-rest key for .env")
     keygen.set_defaults(handler=_keygen)
@@ -415,6 +420,18 @@ def _audit_export(args: argparse.Namespace, console: Console) -> int:
             app.store.get_pack(args.pack)  # a clear error for a pack that does not exist
             entries = [e for e in entries if e.pack_id == args.pack]
     console.file.write(audit.to_csv(entries) if args.format == "csv" else audit.to_json(entries))
+    return 0
+
+
+def _rekey(args: argparse.Namespace, console: Console) -> int:
+    del args
+    with open_app(_settings()) as app:
+        result = keys.rekey(app, by=actions.current_user())
+    console.print(
+        f"Re-encrypted {result.rotated} version(s) under the new key "
+        f"({result.already_current} already were). Every stored item now needs only the "
+        "first key: remove the old one from EMBARGO_BOT_KEY once every process has restarted."
+    )
     return 0
 
 

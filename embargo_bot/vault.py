@@ -23,8 +23,9 @@ def new_key() -> str:
 class Vault:
     """Encrypts and decrypts blobs with the configured at-rest key."""
 
-    def __init__(self, keys: MultiFernet) -> None:
+    def __init__(self, keys: MultiFernet, current: Fernet) -> None:
         self._keys = keys
+        self._current = current
 
     @classmethod
     def from_setting(cls, key: SecretStr | None) -> Vault:
@@ -32,7 +33,8 @@ class Vault:
             raise KeyMismatchError(f"EMBARGO_BOT_KEY is not set: {_KEYGEN_HINT}")
         parts = [part.strip() for part in key.get_secret_value().split(",") if part.strip()]
         try:
-            return cls(MultiFernet([Fernet(part) for part in parts]))
+            fernets = [Fernet(part) for part in parts]
+            return cls(MultiFernet(fernets), fernets[0])
         except ValueError as exc:
             # The message must not echo the key: it is a secret even when malformed.
             raise KeyMismatchError(
@@ -49,4 +51,22 @@ class Vault:
             raise KeyMismatchError(
                 "EMBARGO_BOT_KEY cannot decrypt this store: it is not the key the store was "
                 "written with. Restore the original key; nothing has been changed."
+            ) from exc
+
+    def is_current(self, token: bytes) -> bool:
+        """Whether a token is already under the first (current) key."""
+        try:
+            self._current.decrypt(token)
+        except InvalidToken:
+            return False
+        return True
+
+    def rotate(self, token: bytes) -> bytes:
+        """The same plaintext, re-encrypted under the current key."""
+        try:
+            return self._keys.rotate(token)
+        except InvalidToken as exc:
+            raise KeyMismatchError(
+                "a stored item cannot be read with any key in EMBARGO_BOT_KEY: keep the old key "
+                "after the new one (EMBARGO_BOT_KEY=new,old) until rekey has finished"
             ) from exc

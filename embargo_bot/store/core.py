@@ -113,18 +113,6 @@ class Connection:
         """Changes whenever another connection commits: a cheap "anything new?" poll."""
         return int(self._db.execute("PRAGMA data_version").fetchone()[0])
 
-    def key_check(self) -> bytes | None:
-        row = self._db.execute("SELECT value FROM meta WHERE name = 'key_check'").fetchone()
-        return None if row is None else bytes(row[0])
-
-    def set_key_check(self, token: bytes) -> None:
-        with self._write():
-            self._db.execute(
-                "INSERT INTO meta (name, value) VALUES ('key_check', ?) "
-                "ON CONFLICT(name) DO NOTHING",
-                (token,),
-            )
-
 
 def _create_private(path: Path) -> None:
     """Create the database file readable by its owner only, before SQLite opens it."""

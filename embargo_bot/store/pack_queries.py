@@ -161,6 +161,22 @@ class PackQueries(AuditQueries):
         ).fetchone()
         return None if row is None else _sealed(row)
 
+    def sealed_versions(self) -> list[tuple[str, int, SealedContent]]:
+        """Every stored version's material, for re-encryption under a new key."""
+        rows_ = self._db.execute(
+            "SELECT pack_id, version, pdf_sealed, release_sealed, social_sealed "
+            "FROM pack_versions ORDER BY pack_id, version"
+        )
+        return [(row[0], int(row[1]), _sealed(row[2:])) for row in rows_]
+
+    def reseal_version(self, pack_id: str, version: int, content: SealedContent) -> None:
+        with self._write():
+            self._db.execute(
+                "UPDATE pack_versions SET pdf_sealed = ?, release_sealed = ?, social_sealed = ? "
+                "WHERE pack_id = ? AND version = ?",
+                (content.pdf, content.release, content.social, pack_id, version),
+            )
+
     def approve(self, pack_id: str, by: str, now: datetime) -> bool:
         with self._write():
             changed = self._db.execute(
