@@ -123,17 +123,20 @@ class App:
         )
 
     def service(self) -> Service:
+        retain = self.settings.retain_days
         return Service(
             store=self.store,
             runner=self.runner(),
             clock=self.clock,
             poll_interval=self.settings.poll_interval,
+            retain=None if retain is None else timedelta(days=retain),
+            recipients_dir=self.settings.recipients_dir,
         )
 
 
 @contextmanager
 def open_app(settings: Settings, clock: Clock = utc_now) -> Iterator[App]:
-    store = Store.open(settings.database)
+    store = Store.open(settings.database, group=settings.shared_group)
     try:
         yield App(settings=settings, store=store, clock=clock)
     finally:

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -162,6 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console()
     handler: Handler = args.handler
+    # Everything this process writes (the store, previews, demo output) holds or
+    # may hold embargoed material: no access for other users, ever.
+    previous_umask = os.umask(PRIVATE_UMASK)
     try:
         return handler(args, console)
     except EmbargoBotError as exc:
@@ -170,10 +174,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    finally:
+        os.umask(previous_umask)
+
+
+PRIVATE_UMASK = 0o077
+GROUP_UMASK = 0o007  # with EMBARGO_BOT_SHARED_GROUP: owner and group, nobody else
 
 
 def _settings() -> Settings:
-    return load_settings()
+    settings = load_settings()
+    if settings.shared_group is not None:
+        os.umask(GROUP_UMASK)
+    return settings
 
 
 def _emit_json(console: Console, document: Any) -> None:

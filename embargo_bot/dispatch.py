@@ -235,8 +235,12 @@ class _StageSession:
                     self._halt("the clock is before the lift: nothing more goes until it lifts")
                     await queue.done(delivery)
                     return
-                await self.gate.wait_open()
-                await runner.limiter.wait_turn()
+                # Waits end early on a stop: a backoff must not hold up a clean shutdown.
+                await self._pause(self.gate.remaining())
+                await self._pause(runner.limiter.reserve())
+                if self.halt.is_set():
+                    await queue.done(delivery)  # left pending for the next run
+                    return
                 async with runner.budget.hold(len(built.message.body)):
                     try:
                         message = self._for_recipient(built.message, delivery)
@@ -256,6 +260,11 @@ class _StageSession:
                         del data
                 retry_at = self._record(delivery, outcome, built)
                 await queue.done(delivery, retry_at=retry_at)
+
+    async def _pause(self, seconds: float) -> None:
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.halt.wait(), timeout=seconds)
 
     def _for_recipient(self, message: StageMessage, delivery: Delivery) -> StageMessage:
         """The stage's message, encrypted to the recipient's certificate if they have one."""
@@ -326,7 +335,11 @@ class _StageSession:
         runner, pack, kind = self.runner, self.pack, self.stage.kind
         interval = min(0.5, runner.config.lease.total_seconds() / 3)
         while True:
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), timeout=interval)
+            if self.stop.is_set():
+                self._halt("the service is stopping")
+                return
             state, version, lift_seq = self.store.pack_state(pack.id)
             if state is PackState.CANCELLED and kind is not StageKind.WITHDRAWN:
                 self._halt("the pack was withdrawn")

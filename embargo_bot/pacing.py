@@ -25,14 +25,14 @@ class RateLimiter:
         self._interval = 0.0 if per_minute is None else 60.0 / per_minute
         self._next_slot = 0.0
 
-    async def wait_turn(self) -> None:
+    def reserve(self) -> float:
+        """Take the next send slot; the seconds to wait for it."""
         if not self._interval:
-            return
+            return 0.0
         now = time.monotonic()
         slot = max(now, self._next_slot)
         self._next_slot = slot + self._interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        return slot - now
 
 
 class RelayGate:
@@ -56,10 +56,9 @@ class RelayGate:
     def reopen(self) -> None:
         self.failures = 0
 
-    async def wait_open(self) -> None:
-        delay = self._open_at - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
+    def remaining(self) -> float:
+        """Seconds until the relay may be tried again (0 when open)."""
+        return max(0.0, self._open_at - time.monotonic())
 
 
 class ByteBudget:

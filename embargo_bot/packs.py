@@ -84,6 +84,7 @@ class Pack:
     cancelled_at: datetime | None = None
     cancelled_by: str | None = None
     cancel_reason: str | None = None
+    purged_at: datetime | None = None  # its material deleted under EMBARGO_BOT_RETAIN_DAYS
 
     @property
     def awaiting_clearance(self) -> bool:

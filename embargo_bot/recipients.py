@@ -9,6 +9,7 @@ is why the files are walked node by node rather than loaded into plain dicts.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -380,6 +381,17 @@ def load_lists(directory: Path, *, now: datetime | None = None) -> ListCatalogue
         if recipient_list is not None:
             lists[recipient_list.key] = recipient_list
     return ListCatalogue(directory, MappingProxyType(lists), tuple(problems))
+
+
+def list_fingerprint(directory: Path) -> dict[str, str]:
+    """Each list file's SHA-256, by name: what the audit log records when lists change."""
+    if not directory.is_dir():
+        return {}
+    return {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(directory.iterdir())
+        if path.suffix in LIST_SUFFIXES and not path.name.startswith(".")
+    }
 
 
 def _check_certificates(recipient_list: RecipientList, now: datetime) -> list[ListProblem]:

@@ -12,21 +12,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import socket
 import uuid
-from datetime import UTC
+from datetime import UTC, timedelta
+from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from embargo_bot.dispatch import StageRunner
 from embargo_bot.errors import EmbargoBotError
+from embargo_bot.recipients import list_fingerprint
+from embargo_bot.retention import purge_expired
 from embargo_bot.stage_messages import Clock
 from embargo_bot.store import Store
 
 log = logging.getLogger(__name__)
+
+LISTS_SEEN = "lists_seen"
 
 # Re-read the whole timetable this often even if nothing seems to have changed:
 # covers a clock step and a lease that ran out.
@@ -57,8 +63,17 @@ def is_dead_local_owner(owner: str, *, host: str, pid: int) -> bool:
 
 class Service:
     def __init__(
-        self, *, store: Store, runner: StageRunner, clock: Clock, poll_interval: float
+        self,
+        *,
+        store: Store,
+        runner: StageRunner,
+        clock: Clock,
+        poll_interval: float,
+        retain: timedelta | None = None,
+        recipients_dir: Path | None = None,
     ) -> None:
+        self._retain = retain
+        self._recipients_dir = recipients_dir
         self._store = store
         self._runner = runner
         self._clock = clock
@@ -106,6 +121,8 @@ class Service:
             if version != seen_version or self._resync or since_full >= FULL_SYNC_EVERY:
                 self._resync = False
                 self._sync(scheduler)
+                if since_full >= FULL_SYNC_EVERY or seen_version is None:
+                    self._housekeeping()
                 seen_version, since_full = version, 0.0
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=self._poll_interval)
@@ -130,6 +147,21 @@ class Service:
                 id=job_id,
                 replace_existing=True,
             )
+
+    def _housekeeping(self) -> None:
+        """Now and then: delete long-public material, and note changed list files."""
+        audit = self._runner.audit
+        if self._retain is not None:
+            purged = purge_expired(self._store, now=self._clock(), retain=self._retain, audit=audit)
+            if purged:
+                log.info("deleted the material of %d pack(s) past retention", len(purged))
+        if self._recipients_dir is not None:
+            fingerprint = json.dumps(list_fingerprint(self._recipients_dir), sort_keys=True)
+            if self._store.meta(LISTS_SEEN) != fingerprint.encode():
+                with self._store.transaction():
+                    self._store.set_meta(LISTS_SEEN, fingerprint.encode())
+                    audit("lists changed", None, files=json.loads(fingerprint))
+                log.info("recipient lists changed since last seen; recorded in the audit log")
 
     def _reclaim_abandoned(self) -> None:
         host, pid = socket.gethostname(), os.getpid()

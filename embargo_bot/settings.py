@@ -6,6 +6,7 @@ environment at import time and tests build their own ``Settings``.
 
 from __future__ import annotations
 
+import grp
 import ipaddress
 import re
 from datetime import timedelta
@@ -94,6 +95,8 @@ class Settings(BaseSettings):
     retry_for: Duration = timedelta(hours=4)
     retry_backoff: Duration = timedelta(seconds=30)
     live_within: Duration = timedelta(minutes=10)
+    shared_group: str | None = None
+    retain_days: Annotated[int, Field(ge=0, le=36500)] | None = None
     max_pdf_mb: Annotated[float, Field(gt=0, le=200)] = 25.0
     require_clearance: bool = True
     poll_interval: Annotated[float, Field(gt=0, le=60)] = 1.0
@@ -149,6 +152,16 @@ class Settings(BaseSettings):
     def _sensible_backoff(cls, value: timedelta) -> timedelta:
         if not timedelta(milliseconds=50) <= value <= timedelta(minutes=30):
             raise ValueError("must be between 0.05s and 30m")
+        return value
+
+    @field_validator("shared_group")
+    @classmethod
+    def _known_group(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                grp.getgrnam(value)
+            except KeyError as exc:
+                raise ValueError(f"{value!r} is not a group on this machine") from exc
         return value
 
     @model_validator(mode="after")

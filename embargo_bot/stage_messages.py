@@ -20,6 +20,7 @@ from embargo_bot.compose import (
     new_message_id,
     personalise,
 )
+from embargo_bot.errors import StoreError
 from embargo_bot.lift_event import lift_event
 from embargo_bot.packs import Pack, PackContent, PackVersion, Stage, StageKind
 from embargo_bot.rendering import (
@@ -67,6 +68,11 @@ class MessageBuilder:
         self.clock = clock
 
     def content(self, pack: Pack) -> PackContent:
+        if pack.purged_at is not None:
+            raise StoreError(
+                f"pack {pack.id}'s material was deleted on {pack.purged_at:%Y-%m-%d} "
+                "under EMBARGO_BOT_RETAIN_DAYS; only its records remain"
+            )
         sealed = self.store.sealed_content(pack.id, pack.version)
         return PackContent(
             pdf=self.vault.open(sealed.pdf),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import grp
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -22,9 +23,9 @@ class Connection:
         self._depth = 0
 
     @classmethod
-    def open(cls, path: Path) -> Self:
+    def open(cls, path: Path, *, group: str | None = None) -> Self:
         try:
-            _create_private(path)
+            _create_private(path, group)
             connection = sqlite3.connect(path, isolation_level=None, timeout=10.0)
             connection.execute("PRAGMA busy_timeout = 10000")
             connection.execute("PRAGMA journal_mode = WAL")
@@ -32,6 +33,7 @@ class Connection:
             connection.execute("PRAGMA foreign_keys = ON")
             opened = cls(connection, path)
             opened._prepare_schema()
+            _share_with_group(path, group)
         except sqlite3.Error as exc:
             raise StoreError(
                 f"cannot open the store {path}: {exc}; check EMBARGO_BOT_DATABASE"
@@ -114,9 +116,22 @@ class Connection:
         return int(self._db.execute("PRAGMA data_version").fetchone()[0])
 
 
-def _create_private(path: Path) -> None:
-    """Create the database file readable by its owner only, before SQLite opens it."""
+def _create_private(path: Path, group: str | None) -> None:
+    """Create the database file for its owner (and group) only, before SQLite opens it.
+
+    SQLite gives the -wal and -shm files it makes the database file's mode.
+    """
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o660 if group else 0o600))
+
+
+def _share_with_group(path: Path, group: str | None) -> None:
+    if group is None:
+        return
+    gid = grp.getgrnam(group).gr_gid
+    for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if part.exists():
+            os.chown(part, -1, gid)
+            part.chmod(0o660)

@@ -161,6 +161,30 @@ class PackQueries(AuditQueries):
         ).fetchone()
         return None if row is None else _sealed(row)
 
+    def purgeable_packs(self, before: datetime) -> list[str]:
+        """Finished or withdrawn packs, public or withdrawn before ``before``, not yet purged."""
+        rows_ = self._db.execute(
+            "SELECT id FROM packs WHERE purged_at IS NULL AND state IN (?, ?) "
+            "AND COALESCE(cancelled_at, lift_at) < ? ORDER BY id",
+            (PackState.DONE.value, PackState.CANCELLED.value, to_storage(before)),
+        )
+        return [row[0] for row in rows_]
+
+    def purge_pack(self, pack_id: str, now: datetime) -> bool:
+        """Delete a pack's material (every version), keeping it and its delivery records."""
+        with self._write():
+            marked = self._db.execute(
+                "UPDATE packs SET purged_at = ? WHERE id = ? AND purged_at IS NULL",
+                (to_storage(now), pack_id),
+            ).rowcount
+            if marked:
+                self._db.execute(
+                    "UPDATE pack_versions SET pdf_sealed = X'', release_sealed = X'', "
+                    "social_sealed = NULL WHERE pack_id = ?",
+                    (pack_id,),
+                )
+        return marked == 1
+
     def sealed_versions(self) -> list[tuple[str, int, SealedContent]]:
         """Every stored version's material, for re-encryption under a new key."""
         rows_ = self._db.execute(

@@ -38,7 +38,7 @@ def split_keys(text: str) -> tuple[str, ...]:
 def pack(row: Row) -> Pack:
     (pack_id, title, reference, url, marking, contact, lift_at, list_keys, pdf_name, state,
      created_at, created_by, version, lift_seq, needs_clearance, cleared_at, cleared_by,
-     cancelled_at, cancelled_by, cancel_reason) = row  # fmt: skip
+     cancelled_at, cancelled_by, cancel_reason, purged_at) = row  # fmt: skip
     return Pack(
         id=pack_id,
         title=title,
@@ -60,6 +60,7 @@ def pack(row: Row) -> Pack:
         cancelled_at=optional_time(cancelled_at),
         cancelled_by=cancelled_by,
         cancel_reason=cancel_reason,
+        purged_at=optional_time(purged_at),
     )
 
 

@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS packs (
     cleared_by      TEXT,
     cancelled_at    TEXT,
     cancelled_by    TEXT,
-    cancel_reason   TEXT
+    cancel_reason   TEXT,
+    purged_at       TEXT
 );
 CREATE TABLE IF NOT EXISTS pack_versions (
     pack_id        TEXT NOT NULL REFERENCES packs(id),
@@ -123,7 +124,7 @@ PACK_COLUMNS = (
     "p.id, v.title, p.reference, v.url, p.classification, p.contact, p.lift_at, p.list_keys, "
     "v.pdf_name, p.state, p.created_at, p.created_by, p.version, p.lift_seq, "
     "p.needs_clearance, p.cleared_at, p.cleared_by, p.cancelled_at, p.cancelled_by, "
-    "p.cancel_reason"
+    "p.cancel_reason, p.purged_at"
 )
 PACK_FROM = "packs p JOIN pack_versions v ON v.pack_id = p.id AND v.version = p.version"
 
