@@ -21,7 +21,7 @@ from datetime import datetime
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, formataddr, make_msgid
 
 from embargo_bot.packs import Pack, StageKind, marking_for
 from embargo_bot.rendering import RenderedEmail
@@ -124,12 +124,21 @@ def personalise(
     message_id: str,
     date: datetime,
 ) -> bytes:
-    """One recipient's whole message, ready for SMTP DATA."""
-    headers = EmailMessage(policy=_POLICY)
-    headers["Date"] = format_datetime(date)
-    headers["Message-ID"] = message_id
-    headers["To"] = Address(display_name=to_name or "", addr_spec=to_address)
-    return _header_block(headers) + stage.common_headers + stage.body
+    """One recipient's whole message, ready for SMTP DATA.
+
+    Three header lines written directly: building them through the email
+    package cost a millisecond a message, as much as the rest of the send.
+    """
+    to = formataddr((to_name, to_address)) if to_name else to_address
+    if len(to) > _MAX_VALUE:
+        to = to_address  # a name that long would break RFC 5322's line limit
+    personal = f"Date: {format_datetime(date)}\r\nMessage-ID: {message_id}\r\nTo: {to}\r\n"
+    return personal.encode("ascii") + stage.common_headers + stage.body
+
+
+# RFC 5322 2.1.1: no line over 998 characters. These values are single tokens,
+# so they are written unfolded; a Message-ID line is about 90 characters.
+_MAX_VALUE = 900
 
 
 _PDF_PLACEHOLDER = b"embargo-bot: the PDF goes here"
