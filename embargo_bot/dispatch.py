@@ -97,6 +97,80 @@ class StageRunner:
         # One limiter for the whole instance: the relay's cap is per sender, not per stage.
         self.limiter = RateLimiter(config.rate_per_minute)
         self.budget = ByteBudget()
+        self._prepared: dict[int, tuple[int, int, BuiltMessage]] = {}
+        self._warm: dict[int, list[RelaySession]] = {}
+
+    def fix_recipients(self, pack: Pack, stage: Stage) -> None:
+        """Fix who a stage goes to, once: a restart resumes with the same people."""
+        if self.store.is_expanded(stage.id):
+            return
+        recipients = audience(
+            pack,
+            stage,
+            catalogue=load_lists(self.config.recipients_dir),
+            holders=self.store.holders(pack.id),
+            earlier_waves=self.store.notice_addresses(pack.id, other_than=stage.id),
+        )
+        sender = self.builder.sender
+        self.store.expand_stage(
+            stage.id,
+            [
+                NewDelivery(
+                    email=recipient.email,
+                    name=recipient.name,
+                    list_key=recipient.list_key,
+                    message_id=new_message_id(pack.id, stage.kind, sender),
+                    certificate=None
+                    if recipient.certificate is None
+                    else str(recipient.certificate),
+                )
+                for recipient in recipients
+            ],
+            self.clock(),
+        )
+
+    async def prepare(self, stage_id: int) -> None:
+        """Just before the lift, do everything but send: so the first message goes at once.
+
+        Fixes the live stage's recipients, builds its message and opens its
+        connections. Nothing is sent, and nothing here can send: the stage is
+        only claimed, and each message only offered, at the lift.
+        """
+        stage = self.store.stage(stage_id)
+        pack = self.store.get_pack(stage.pack_id)
+        ready = pack.state is PackState.ACTIVE and not pack.awaiting_clearance
+        if stage.kind is not StageKind.LIVE or stage.state is not StageState.SCHEDULED or not ready:
+            return
+        try:
+            self.fix_recipients(pack, stage)
+            self._prepared[stage.id] = (
+                pack.version,
+                pack.lift_seq,
+                self.builder.build(pack, stage),
+            )
+        except EmbargoBotError as exc:
+            log.warning("pack %s: could not prepare the live email ahead: %s", pack.id, exc)
+            return
+        sessions = [RelaySession(self.config.relay) for _ in range(self.config.connections)]
+        await asyncio.gather(*(session.open() for session in sessions))
+        self.close_warm(stage.id)
+        self._warm[stage.id] = sessions
+        log.info("pack %s: live email ready, %d connection(s) open", pack.id, len(sessions))
+
+    def take_prepared(self, pack: Pack, stage: Stage) -> BuiltMessage | None:
+        prepared = self._prepared.pop(stage.id, None)
+        if prepared is None or prepared[:2] != (pack.version, pack.lift_seq):
+            return None  # amended or moved since: build it afresh
+        return prepared[2]
+
+    def take_warm(self, stage_id: int) -> list[RelaySession]:
+        return self._warm.pop(stage_id, [])
+
+    def close_warm(self, stage_id: int | None = None) -> None:
+        """Close connections opened ahead for a stage (or all) that did not use them."""
+        for key in [stage_id] if stage_id is not None else list(self._warm):
+            for session in self._warm.pop(key, []):
+                session.discard()
 
     async def run(self, stage_id: int, stop: asyncio.Event) -> None:
         """Send the stage if it may go now and nobody else has it; otherwise do nothing."""
@@ -143,8 +217,10 @@ class _StageSession:
     async def run(self) -> None:
         runner, store = self.runner, self.store
         try:
-            self._fix_recipients()
-            built = runner.builder.build(self.pack, self.stage)
+            runner.fix_recipients(self.pack, self.stage)
+            built = runner.take_prepared(self.pack, self.stage) or runner.builder.build(
+                self.pack, self.stage
+            )
         except EmbargoBotError as exc:
             self._finish(StageState.FAILED, str(exc))
             log.error("%s could not start: %s", self.label, exc)
@@ -157,9 +233,15 @@ class _StageSession:
         log.info("%s started: %d to send", self.label, len(pending))
         queue = DeliveryQueue((self._ready_at(d), d) for d in pending)
         watcher = asyncio.create_task(self._watch(queue))
+        warm = runner.take_warm(self.stage.id)
         try:
             workers = min(runner.config.connections, max(1, len(pending)))
-            await asyncio.gather(*(self._worker(queue, built) for _ in range(workers)))
+            sessions = [
+                warm.pop() if warm else RelaySession(runner.config.relay) for _ in range(workers)
+            ]
+            for unused in warm:
+                unused.discard()
+            await asyncio.gather(*(self._worker(queue, built, s) for s in sessions))
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -191,39 +273,12 @@ class _StageSession:
             return None
         return NewStage(StageKind.REPORT, self.runner.clock(), report_of=self.stage.id)
 
-    def _fix_recipients(self) -> None:
-        runner, pack, stage = self.runner, self.pack, self.stage
-        if self.store.is_expanded(stage.id):
-            return  # fixed on an earlier run: resume with those
-        recipients = audience(
-            pack,
-            stage,
-            catalogue=load_lists(runner.config.recipients_dir),
-            holders=self.store.holders(pack.id),
-            earlier_waves=self.store.notice_addresses(pack.id, other_than=stage.id),
-        )
-        sender = runner.builder.sender
-        self.store.expand_stage(
-            stage.id,
-            [
-                NewDelivery(
-                    email=recipient.email,
-                    name=recipient.name,
-                    list_key=recipient.list_key,
-                    message_id=new_message_id(pack.id, stage.kind, sender),
-                    certificate=None
-                    if recipient.certificate is None
-                    else str(recipient.certificate),
-                )
-                for recipient in recipients
-            ],
-            runner.clock(),
-        )
-
-    async def _worker(self, queue: DeliveryQueue, built: BuiltMessage) -> None:
+    async def _worker(
+        self, queue: DeliveryQueue, built: BuiltMessage, session: RelaySession
+    ) -> None:
         runner = self.runner
         sender = runner.builder.sender.address
-        async with RelaySession(runner.config.relay) as session:
+        async with session:
             while not (self.stop.is_set() or self.halt.is_set()):
                 delivery = await queue.take()
                 if delivery is None:

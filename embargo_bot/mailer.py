@@ -8,6 +8,7 @@ It reconnects by itself after the relay drops it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,18 @@ class RelaySession:
             return from_exception(exc)
         return accepted(250, reply)
 
+    async def open(self) -> None:
+        """Connect ahead of use; a failure now is left for the first send to meet and record."""
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+            async with asyncio.timeout(self._config.timeout):
+                await self._connected()
+
+    def discard(self) -> None:
+        """Drop the connection without a goodbye: for sessions never used."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
     async def _connected(self) -> aiosmtplib.SMTP:
         if self._client is not None and self._client.is_connected:
             return self._client
@@ -100,9 +113,7 @@ class RelaySession:
         return client
 
     async def _discard(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            client.close()
+        self.discard()
 
     async def close(self) -> None:
         client, self._client = self._client, None

@@ -25,6 +25,7 @@ from apscheduler.triggers.date import DateTrigger
 
 from embargo_bot.dispatch import StageRunner
 from embargo_bot.errors import EmbargoBotError
+from embargo_bot.packs import StageKind
 from embargo_bot.recipients import list_fingerprint
 from embargo_bot.retention import purge_expired
 from embargo_bot.stage_messages import Clock
@@ -33,6 +34,8 @@ from embargo_bot.store import Store
 log = logging.getLogger(__name__)
 
 LISTS_SEEN = "lists_seen"
+# How long before the lift the live email is made ready to go.
+PREPARE_AHEAD = timedelta(seconds=5)
 
 # Re-read the whole timetable this often even if nothing seems to have changed:
 # covers a clock step and a lease that ran out.
@@ -105,6 +108,7 @@ class Service:
             await self._loop(scheduler)
         finally:
             scheduler.shutdown(wait=False)
+            self._runner.close_warm()
             running = list(self._running.values())
             if running:
                 log.info(
@@ -131,18 +135,24 @@ class Service:
     def _sync(self, scheduler: AsyncIOScheduler) -> None:
         self._reclaim_abandoned()
         wanted = {str(stage.id): stage for stage in self._store.runnable_stages()}
+        now = self._clock()
+        for stage in list(wanted.values()):
+            if stage.kind is StageKind.LIVE and stage.due_at - PREPARE_AHEAD > now:
+                wanted[f"{stage.id}/prepare"] = stage
         for job in scheduler.get_jobs():
             if job.id not in wanted:
                 job.remove()
         for job_id, stage in wanted.items():
             if stage.id in self._running:
                 continue
+            preparing = job_id.endswith("/prepare")
+            run_date = stage.due_at - PREPARE_AHEAD if preparing else stage.due_at
             job = scheduler.get_job(job_id)
-            if job is not None and job.next_run_time == stage.due_at:
+            if job is not None and job.next_run_time == run_date:
                 continue
             scheduler.add_job(
-                self._fire,
-                trigger=DateTrigger(run_date=stage.due_at, timezone=UTC),
+                self._prepare if preparing else self._fire,
+                trigger=DateTrigger(run_date=run_date, timezone=UTC),
                 args=(stage.id,),
                 id=job_id,
                 replace_existing=True,
@@ -173,6 +183,12 @@ class Service:
         reclaimed = self._store.reclaim_abandoned(self._clock(), dead)
         if reclaimed:
             log.warning("resuming %d stage(s) left unfinished by a stopped instance", reclaimed)
+
+    async def _prepare(self, stage_id: int) -> None:
+        try:
+            await self._runner.prepare(stage_id)
+        except EmbargoBotError as exc:
+            log.warning("stage %d could not be prepared ahead: %s", stage_id, exc)
 
     async def _fire(self, stage_id: int) -> None:
         if stage_id in self._running or self._stop.is_set():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import logging
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ from email.message import EmailMessage
 from email.utils import getaddresses
 from pathlib import Path
 
+import pytest
 from conftest import (
     LIVE_URL,
     PDF_SECRET,
@@ -256,3 +258,22 @@ async def test_a_stage_reuses_a_few_connections_rather_than_one_per_message(
             await wait_until(lambda: stage_closed(app, pack.id, StageKind.NOTICE))
     assert len(relay.received) == 40
     assert 1 <= handler.sessions <= 3
+
+
+async def test_the_live_email_is_made_ready_ahead_and_goes_the_moment_the_embargo_lifts(
+    app_with_relay: App,
+    relay: StandInRelay,
+    make_request: Callable[..., object],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = app_with_relay
+    lift = (datetime.now(UTC) + timedelta(seconds=7)).replace(microsecond=0)
+    pack = queue(app, make_request(lift=at(lift)))
+    with caplog.at_level(logging.INFO, logger="embargo_bot"):
+        async with running(app):
+            await wait_until(lambda: stages_closed(app, pack.id), within=20)
+    assert any("live email ready" in r.getMessage() for r in caplog.records)
+    lives = of_stage(relay.received, StageKind.LIVE)
+    assert len(lives) == len(EXPECTED)
+    first = min(item.received_at for item in lives)
+    assert lift <= first < lift + timedelta(milliseconds=100), first - lift
