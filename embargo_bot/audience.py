@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from embargo_bot.errors import ListError
 from embargo_bot.packs import Holder, Pack, Stage, StageKind
-from embargo_bot.recipients import ListCatalogue, Recipient, select_lists, unique_recipients
+from embargo_bot.recipients import ListCatalogue, Recipient, unique_recipients, usable_lists
+
+
+@dataclass(frozen=True)
+class Audience:
+    recipients: list[Recipient]
+    # Lists left out because they became invalid, or no longer cleared for the
+    # pack's marking, since it was queued: the stage goes to the rest.
+    skipped: tuple[str, ...] = ()
 
 
 def audience(
@@ -16,17 +25,26 @@ def audience(
     catalogue: ListCatalogue,
     holders: Sequence[Holder],
     earlier_waves: set[str],
-) -> list[Recipient]:
+) -> Audience:
     """The recipients a stage is fixed with when it starts.
 
     ``earlier_waves`` holds the (casefolded) addresses given an earlier notice
-    wave, so an address on several waves' lists gets the notice once.
+    wave, so an address on several waves' lists gets the notice once. Lists
+    are checked again here, not only at queue: an admin may have edited one.
     """
-    if stage.kind is StageKind.NOTICE:
-        lists = select_lists(catalogue, stage.list_keys, pack.classification)
-        return [r for r in unique_recipients(lists) if r.email.casefold() not in earlier_waves]
-    if stage.kind is StageKind.LIVE:
-        return list(unique_recipients(select_lists(catalogue, pack.list_keys, pack.classification)))
+    if stage.kind in (StageKind.NOTICE, StageKind.LIVE):
+        keys = stage.list_keys if stage.kind is StageKind.NOTICE else pack.list_keys
+        lists, skipped = usable_lists(catalogue, keys, pack.classification)
+        if not lists:
+            raise ListError("none of the stage's recipient lists can be used:", skipped)
+        everyone = unique_recipients(lists)
+        return Audience([r for r in everyone if r.email.casefold() not in earlier_waves], skipped)
+    return Audience(_follow_up_audience(pack, stage, catalogue=catalogue, holders=holders))
+
+
+def _follow_up_audience(
+    pack: Pack, stage: Stage, *, catalogue: ListCatalogue, holders: Sequence[Holder]
+) -> list[Recipient]:
     if stage.kind is StageKind.CHANGED:
         base = stage.base_lift_seq or 0
         told = [h for h in holders if h.lift_seq <= base and h.lift_seq < pack.lift_seq]

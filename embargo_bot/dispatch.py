@@ -104,14 +104,20 @@ class StageRunner:
         """Fix who a stage goes to, once: a restart resumes with the same people."""
         if self.store.is_expanded(stage.id):
             return
-        recipients = audience(
+        chosen = audience(
             pack,
             stage,
             catalogue=load_lists(self.config.recipients_dir),
             holders=self.store.holders(pack.id),
             earlier_waves=self.store.notice_addresses(pack.id, other_than=stage.id),
         )
+        recipients = chosen.recipients
         sender = self.builder.sender
+        note = None
+        if chosen.skipped:
+            note = "lists left out: " + "; ".join(chosen.skipped)
+            log.error("pack %s: %s: %s", pack.id, stage.label, note)
+            self.audit("lists left out", pack.id, stage=stage.label, reasons=list(chosen.skipped))
         self.store.expand_stage(
             stage.id,
             [
@@ -127,6 +133,7 @@ class StageRunner:
                 for recipient in recipients
             ],
             self.clock(),
+            note=note,
         )
 
     async def prepare(self, stage_id: int) -> None:
@@ -257,6 +264,9 @@ class _StageSession:
 
     def _finish(self, state: StageState, detail: str) -> None:
         """Close the stage, with its delivery report and audit entry, in one commit."""
+        note = self.store.stage(self.stage.id).detail
+        if note and note.startswith("lists left out"):
+            detail = f"{detail}; {note}"  # the report must say who was not sent to, and why
         with self.store.transaction():
             self.store.finish_stage(
                 self.stage.id,

@@ -71,7 +71,7 @@ def _addressees(app: App, pack: Pack, stage: Stage) -> list[tuple[Recipient, str
         catalogue=load_lists(app.settings.recipients_dir),
         holders=app.store.holders(pack.id),
         earlier_waves=_earlier_wave_addresses(app, pack, stage),
-    )
+    ).recipients
     now = app.clock()
     return [(r, new_message_id(pack.id, stage.kind, app.sender), now) for r in recipients]
 
@@ -82,11 +82,10 @@ def _earlier_wave_addresses(app: App, pack: Pack, stage: Stage) -> set[str]:
     catalogue = load_lists(app.settings.recipients_dir)
     found = app.store.notice_addresses(pack.id, other_than=stage.id)
     for other in app.store.stages(pack.id):
-        earlier = (other.due_at, other.id) < (stage.due_at, stage.id)
-        if other.kind is StageKind.NOTICE and earlier and not app.store.is_expanded(other.id):
-            found |= {r.email.casefold() for r in audience(
-                pack, other, catalogue=catalogue, holders=[], earlier_waves=set()
-            )}  # fmt: skip
+        before = (other.due_at, other.id) < (stage.due_at, stage.id)
+        if other.kind is StageKind.NOTICE and before and not app.store.is_expanded(other.id):
+            wave = audience(pack, other, catalogue=catalogue, holders=[], earlier_waves=set())
+            found |= {r.email.casefold() for r in wave.recipients}
     return found
 
 

@@ -412,6 +412,16 @@ def select_lists(
     catalogue: ListCatalogue, keys: Sequence[str], classification: Classification
 ) -> tuple[RecipientList, ...]:
     """The lists a pack names, in order; ListError with every reason any cannot be used."""
+    selected, problems = usable_lists(catalogue, keys, classification)
+    if problems:
+        raise ListError("Cannot send to the recipient lists this pack names:", problems)
+    return selected
+
+
+def usable_lists(
+    catalogue: ListCatalogue, keys: Sequence[str], classification: Classification
+) -> tuple[tuple[RecipientList, ...], tuple[str, ...]]:
+    """The named lists that can be used now, and why each of the others cannot."""
     if not keys:
         raise ListError("The pack names no recipient lists; name at least one.")
     invalid: dict[str, list[ListProblem]] = {}
@@ -433,9 +443,7 @@ def select_lists(
             )
         else:
             selected.append(recipient_list)
-    if problems:
-        raise ListError("Cannot send to the recipient lists this pack names:", problems)
-    return tuple(selected)
+    return tuple(selected), tuple(problems)
 
 
 def unique_recipients(lists: Sequence[RecipientList]) -> tuple[Recipient, ...]:

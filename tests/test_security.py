@@ -16,11 +16,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import LIVE_URL, PackFiles, at, queue, running, stages_closed, wait_until
+from conftest import (
+    LIVE_URL,
+    PackFiles,
+    at,
+    queue,
+    running,
+    stage_closed,
+    stages_closed,
+    wait_until,
+)
 
-from embargo_bot.app import open_app
+from embargo_bot.app import App, open_app
 from embargo_bot.cli import main
 from embargo_bot.errors import StoreError
+from embargo_bot.packs import StageKind
 from embargo_bot.settings import Settings
 from embargo_bot.standin_relay import StandInRelay
 
@@ -193,3 +203,30 @@ async def test_the_service_records_when_list_files_change(
     assert first.action == second.action == "lists changed"
     assert first.detail["files"] != second.detail["files"]
     assert set(second.detail["files"]) == {"alpha.yaml", "beta.yaml", "low.yaml"}
+
+
+async def test_a_list_that_changed_for_the_worse_is_left_out_of_the_stage_with_a_report(
+    app_with_relay: App, relay: StandInRelay, make_request: Callable[..., Any], lists_dir: Path
+) -> None:
+    app = app_with_relay
+    (lists_dir / "low_ok.yaml").write_text(
+        "name: Also cleared\nallowed_domains: [lowok.example]\n"
+        "max_classification: OFFICIAL-SENSITIVE\nrecipients:\n  - email: desk@lowok.example\n",
+        encoding="utf-8",
+    )
+    pack = queue(app, make_request(lists="alpha,beta,low_ok"))
+    # After queueing: beta gains an address outside its domains; alpha's ceiling drops.
+    beta = lists_dir / "beta.yaml"
+    beta.write_text(beta.read_text(encoding="utf-8") + "  - email: leak@elsewhere.example\n")
+    alpha = lists_dir / "alpha.yaml"
+    alpha.write_text(alpha.read_text(encoding="utf-8").replace("OFFICIAL-SENSITIVE", "OFFICIAL"))
+    async with running(app):
+        await wait_until(lambda: stage_closed(app, pack.id, StageKind.REPORT))
+    notices = [r for r in relay.received if b"X-Embargo-Stage: notice" in r.data]
+    assert [r.rcpt_tos for r in notices] == [("desk@lowok.example",)]
+    stage = next(s for s in app.store.stages(pack.id) if s.kind is StageKind.NOTICE)
+    assert stage.detail is not None and "lists left out" in stage.detail
+    assert "beta" in stage.detail and "alpha" in stage.detail
+    [report] = [r for r in relay.received if b"X-Embargo-Stage: report" in r.data]
+    assert b"lists left out" in report.data.replace(b"=\r\n", b"")
+    assert "lists left out" in [e.action for e in app.store.audit_entries()]

@@ -37,7 +37,14 @@ class StageSummary:
 
 
 class DeliveryQueries(StageQueries):
-    def expand_stage(self, stage_id: int, recipients: Sequence[NewDelivery], now: datetime) -> bool:
+    def expand_stage(
+        self,
+        stage_id: int,
+        recipients: Sequence[NewDelivery],
+        now: datetime,
+        *,
+        note: str | None = None,
+    ) -> bool:
         """Fix a stage's recipients once; False (and no change) if they were fixed already.
 
         Fixing them once means a restart resumes the same set rather than
@@ -45,7 +52,9 @@ class DeliveryQueries(StageQueries):
         """
         with self._write():
             fixed = self._db.execute(
-                "UPDATE stages SET expanded = 1 WHERE id = ? AND expanded = 0", (stage_id,)
+                "UPDATE stages SET expanded = 1, detail = COALESCE(?, detail) "
+                "WHERE id = ? AND expanded = 0",
+                (note, stage_id),
             ).rowcount
             if not fixed:
                 return False
