@@ -38,6 +38,8 @@ def audience(
         if not lists:
             raise ListError("none of the stage's recipient lists can be used:", skipped)
         everyone = unique_recipients(lists)
+        if stage.kind is StageKind.LIVE:
+            return Audience(list(everyone), skipped)  # the live link goes to everyone named
         return Audience([r for r in everyone if r.email.casefold() not in earlier_waves], skipped)
     return Audience(_follow_up_audience(pack, stage, catalogue=catalogue, holders=holders))
 
