@@ -20,6 +20,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from embargo_bot.classification import Classification
 from embargo_bot.errors import InputError
+from embargo_bot.header_safety import header_problem
 from embargo_bot.times import describe, parse_when
 
 MAX_TITLE = 200
@@ -237,6 +238,9 @@ def check_wave_times(
 
 def _list_keys(text: str, option: str, problems: list[str]) -> tuple[str, ...] | None:
     keys = tuple(dict.fromkeys(k.strip() for k in text.split(",") if k.strip()))
+    if any(has_control_characters(key) for key in keys):
+        problems.append(f"{option}: list names must not contain control characters")
+        return None
     if not keys:
         problems.append(f"{option}: name at least one recipient list, e.g. nca,copfs")
         return None
@@ -349,9 +353,10 @@ def _single_line(
             problems.append(f"{option}: must not be empty")
         return None
     cleaned = value.strip()
-    # A line break here would end an email header early: header injection.
-    if has_control_characters(cleaned):
-        problems.append(f"{option}: must be one line with no control characters")
+    # It goes into an email header: a line break would be header injection.
+    problem = header_problem(cleaned)
+    if problem is not None:
+        problems.append(f"{option}: {problem}")
         return None
     if len(cleaned) > limit:
         problems.append(f"{option}: {len(cleaned)} characters is too long (at most {limit})")
@@ -389,7 +394,9 @@ def _check_classification(value: str, problems: list[str]) -> Classification | N
 
 def _check_contact(value: str, problems: list[str]) -> str | None:
     try:
-        return validate_email(value.strip(), check_deliverability=False).normalized
+        # ASCII only: it goes into Reply-To and the relay may not speak SMTPUTF8.
+        checked = validate_email(value.strip(), check_deliverability=False, allow_smtputf8=False)
+        return checked.ascii_email or checked.normalized
     except EmailNotValidError as exc:
         problems.append(f"--contact: {value!r} is not an email address ({exc})")
         return None
@@ -420,10 +427,11 @@ def _check_pdf(data: bytes | None, path: Path, problems: list[str]) -> bytes | N
 def _text_file(data: bytes | None, option: str, path: Path, problems: list[str]) -> str | None:
     if data is None:
         return None
+    body = data.removeprefix(b"\xef\xbb\xbf")  # a byte-order mark is not text
     try:
-        text = data.decode("utf-8-sig")
+        text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
+        line = body[: exc.start].count(b"\n") + 1
         problems.append(
             f"{option} {path}:{line}: not UTF-8 text (byte {exc.start}); save it as UTF-8"
         )
@@ -440,5 +448,8 @@ def _text_file(data: bytes | None, option: str, path: Path, problems: list[str])
 
 
 def _safe_file_name(name: str) -> str:
+    """The attachment's name, as partners will see it: one plain line, or a default."""
     cleaned = "".join(ch for ch in name if not has_control_characters(ch)).strip()
-    return cleaned or "publication.pdf"
+    if not cleaned or header_problem(cleaned) is not None:
+        return "publication.pdf"
+    return cleaned

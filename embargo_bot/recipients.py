@@ -22,6 +22,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from embargo_bot.classification import Classification
 from embargo_bot.errors import ListError
+from embargo_bot.header_safety import header_problem
 from embargo_bot.smime import load_recipient_certificate
 
 LIST_SUFFIXES = (".yaml", ".yml")
@@ -105,6 +106,9 @@ class _FileCheck:
     def compose(self, text: str) -> yaml.Node | None:
         try:
             root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except RecursionError:
+            self.report(None, "nested too deeply to be a recipient list; check the file")
+            return None
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             detail = "; ".join(str(part) for part in (exc.context, exc.problem) if part)
@@ -157,6 +161,10 @@ class _FileCheck:
         if bad is not None:
             self.report(node, f"{what} contains control character U+{ord(bad):04X}; {_HEADER_SAFE}")
             return None
+        problem = header_problem(value)
+        if problem is not None:
+            self.report(node, f"{what} {problem}")
+            return None
         return value
 
     def items(self, node: yaml.Node | None, what: str, example: str) -> list[yaml.Node]:
@@ -182,7 +190,10 @@ class _FileCheck:
                 self.report(item, f"allowed domain '{raw}' looks like an address; {hint}")
                 continue
             try:
-                domain = validate_email(f"postmaster@{raw}", check_deliverability=False).domain
+                # ASCII (punycode) form, as addresses are stored and compared.
+                domain = validate_email(
+                    f"postmaster@{raw}", check_deliverability=False
+                ).ascii_domain
             except EmailNotValidError as exc:
                 reason = str(exc).replace("The part after the @-sign", "The domain")
                 self.report(item, f"allowed domain '{raw}' is not valid: {reason} ({hint})")
@@ -236,7 +247,10 @@ class _FileCheck:
             except EmailNotValidError as exc:
                 self.report(email_node, f"'{raw}' is not a valid email address: {exc}")
                 continue
-            folded = address.normalized.casefold()
+            # The ASCII form (an international domain in punycode) is what goes on
+            # the wire, so it is the one stored and compared.
+            ascii_address = address.ascii_email or address.normalized
+            folded = ascii_address.casefold()
             if folded in first_line:
                 self.report(
                     email_node,
@@ -245,7 +259,7 @@ class _FileCheck:
                 )
                 continue
             first_line[folded] = email_node.start_mark.line + 1
-            if domains is not None and not _domain_allowed(address.domain, domains):
+            if domains is not None and not _domain_allowed(address.ascii_domain, domains):
                 self.report(
                     email_node,
                     f"{address.normalized} is not at an allowed domain ({', '.join(domains)}); "
@@ -262,7 +276,7 @@ class _FileCheck:
                 )
             recipients.append(
                 Recipient(
-                    address.normalized,
+                    ascii_address,
                     name,
                     key,
                     certificate=None if certificate is None else self.path.parent / certificate,
@@ -301,9 +315,10 @@ def _describe(node: yaml.Node) -> str:
         return "a mapping"
     if node.tag == _NULL_TAG:
         return "an empty value"
+    # Values are echoed with repr: a line break in one must not forge another problem line.
     if node.tag in _QUOTABLE:
-        return f"{_QUOTABLE[node.tag]} {node.value}"
-    return f"'{node.value}'" if node.tag == _STR_TAG else f"a value tagged {node.tag}"
+        return f"{_QUOTABLE[node.tag]} {node.value}"  # a number or date: one line by nature
+    return f"{str(node.value)!r}" if node.tag == _STR_TAG else f"a value tagged {node.tag}"
 
 
 def _unknown_key(key_node: yaml.Node, keys: Mapping[str, bool], what: str) -> str:
@@ -311,7 +326,7 @@ def _unknown_key(key_node: yaml.Node, keys: Mapping[str, bool], what: str) -> st
         return f"keys in {what} must be plain names, not {_describe(key_node)}"
     close = difflib.get_close_matches(str(key_node.value), list(keys), n=1)
     hint = f"did you mean '{close[0]}'? " if close else ""
-    return f"unknown key '{key_node.value}' in {what}; {hint}allowed keys: {', '.join(keys)}"
+    return f"unknown key {str(key_node.value)!r} in {what}; {hint}allowed keys: {', '.join(keys)}"
 
 
 def _domain_allowed(domain: str, allowed: Sequence[str]) -> bool:
@@ -433,12 +448,12 @@ def usable_lists(
     for key in dict.fromkeys(keys):
         recipient_list = catalogue.lists.get(key)
         if key in invalid:
-            problems.extend(f"list '{key}' is invalid: {problem}" for problem in invalid[key])
+            problems.extend(f"list {key!r} is invalid: {problem}" for problem in invalid[key])
         elif recipient_list is None:
-            problems.append(f"no list '{key}' in {catalogue.directory}; known lists: {known}")
+            problems.append(f"no list {key!r} in {catalogue.directory}; known lists: {known}")
         elif not recipient_list.max_classification.admits(classification):
             problems.append(
-                f"list '{key}' is cleared only to {recipient_list.max_classification}, "
+                f"list {key!r} is cleared only to {recipient_list.max_classification}, "
                 f"but the pack is marked {classification}; choose another list"
             )
         else:

@@ -18,6 +18,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from embargo_bot.errors import InputError, TemplateError
+from embargo_bot.header_safety import header_problem
 from embargo_bot.packs import Pack, PackContent, PackVersion, StageKind, marking_for
 from embargo_bot.reports import Failure, StageReport, describe_offset
 from embargo_bot.times import describe
@@ -171,6 +172,8 @@ class Renderer:
         subject = " ".join(self._render(f"{kind}.subject.j2", values).split())
         if not subject:
             raise TemplateError(f"template {kind}.subject.j2 rendered an empty subject")
+        if (problem := header_problem(subject)) is not None:
+            raise TemplateError(f"template {kind}.subject.j2 rendered a subject that {problem}")
         return RenderedEmail(
             subject=subject,
             text=self._render(f"{kind}.txt.j2", values),

@@ -31,9 +31,13 @@ def parse_when(text: str, zone: ZoneInfo, *, field: str) -> datetime:
             f"{field}: {text!r} is not a time; use 'YYYY-MM-DD HH:MM' "
             f"(read as {zone.key}) or ISO 8601 with an offset, e.g. 2022-02-23T11:00+00:00"
         )
-    if parsed.tzinfo is not None:
-        return parsed.astimezone(UTC)
-    return _localise(parsed, zone, field=field, text=text)
+    try:
+        if parsed.tzinfo is not None:
+            return parsed.astimezone(UTC)
+        return _localise(parsed, zone, field=field, text=text)
+    except OverflowError:
+        # 9999-12-31T23:59-01:00 is past the last moment Python can hold in UTC.
+        raise InputError(f"{field}: {text!r} is outside the years 1 to 9999") from None
 
 
 def _localise(naive: datetime, zone: ZoneInfo, *, field: str, text: str) -> datetime:

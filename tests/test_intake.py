@@ -197,7 +197,7 @@ TRUNCATED_PDF = PDF[: len(PDF) // 2]
         pytest.param(
             {"title": "Strategy\r\nBcc: leak@evil.example"},
             {},
-            [("--title:", "one line with no control characters")],
+            [("--title:", "contains control character U+000D")],
             id="title-crlf-header-injection",
         ),
         pytest.param(
@@ -206,7 +206,9 @@ TRUNCATED_PDF = PDF[: len(PDF) // 2]
             [("--title:", "one line")],
             id="title-lf",
         ),
-        pytest.param({"title": "Tab\there"}, {}, [("--title:", "control characters")], id="tab"),
+        pytest.param(
+            {"title": "Tab\there"}, {}, [("--title:", "control character U+0009")], id="tab"
+        ),
         pytest.param({"title": ""}, {}, [("--title:", "must not be empty")], id="title-empty"),
         pytest.param({"title": "  "}, {}, [("--title:", "must not be empty")], id="title-blank"),
         pytest.param(
@@ -218,7 +220,7 @@ TRUNCATED_PDF = PDF[: len(PDF) // 2]
         pytest.param(
             {"reference": "SG/1\r\nX-Evil: 1"},
             {},
-            [("--reference:", "control characters")],
+            [("--reference:", "contains control character")],
             id="reference-crlf",
         ),
         pytest.param(
