@@ -79,6 +79,9 @@ async def test_notice_reaches_every_recipient_once_with_headers_and_identical_pd
         assert datetime.fromisoformat(str(message["X-Embargo-Lift"])) == pack.lift_at
         subject = str(message["Subject"])
         assert subject.startswith("OFFICIAL-SENSITIVE: EMBARGOED until ")
+        # RFC 7444's header, beside the UK convention of the marking in the subject.
+        assert str(message["SIO-Label"]).startswith('marking="OFFICIAL-SENSITIVE"')
+        assert "OFFICIAL-SENSITIVE" in message.get_body(("html",)).get_content()
         assert pack.title in subject
         message_ids.add(str(message["Message-ID"]))
         attachment = next(message.iter_attachments())
