@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -263,3 +266,27 @@ class CountingHandler(CapturingHandler):
         self.sessions += 1
         session.host_name = hostname
         return responses
+
+
+class PacedHandler(CapturingHandler):
+    """Takes a moment over each message, as a real relay does, so a stop lands mid-stage."""
+
+    def __init__(self, pause: float) -> None:
+        super().__init__()
+        self.pause = pause
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await asyncio.sleep(self.pause)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def start_service(env: dict[str, str], cwd: Path, *, log: bool = True) -> subprocess.Popen[str]:
+    """``embargo-bot run`` as its own process; its log on stderr if ``log``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "embargo_bot", "run"],
+        env={**os.environ, **env},
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE if log else subprocess.DEVNULL,
+        text=True,
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import email
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -20,12 +19,14 @@ from typing import Any
 import pytest
 from conftest import (
     LIVE_URL,
+    PacedHandler,
     PackFiles,
     at,
     deliveries_of,
     queue,
     running,
     stages_closed,
+    start_service,
     store_dump,
     wait_until,
     write_big_list,
@@ -36,7 +37,7 @@ from embargo_bot.cli import main
 from embargo_bot.packs import DeliveryState, StageKind, StageState
 from embargo_bot.previews import preview
 from embargo_bot.settings import Settings, load_settings
-from embargo_bot.standin_relay import CapturingHandler, Received, StandInRelay
+from embargo_bot.standin_relay import Received, StandInRelay
 from embargo_bot.vault import new_key
 
 REPO = Path(__file__).resolve().parent.parent
@@ -328,24 +329,6 @@ def test_settings_come_from_a_dot_env_file_in_the_working_directory(
     assert set(json.loads(out)["lists"]) == {"alpha", "beta", "low"}
 
 
-class SlowHandler(CapturingHandler):
-    """A relay that takes a moment over each message, so a stop lands mid-stage."""
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        await asyncio.sleep(0.02)
-        return await super().handle_DATA(server, session, envelope)
-
-
-def start_service(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "embargo_bot", "run"],
-        env={**os.environ, **env},
-        cwd=cwd,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def stop_service(service: subprocess.Popen[str]) -> str:
     service.send_signal(signal.SIGTERM)
     try:
@@ -366,7 +349,7 @@ def test_sigterm_finishes_the_message_in_flight_and_the_next_start_resumes(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     write_big_list(lists_dir, "many", 80)
-    with StandInRelay(SlowHandler()) as relay:
+    with StandInRelay(PacedHandler(0.02)) as relay:
         env = {**env, "EMBARGO_BOT_SMTP_PORT": str(relay.port), "EMBARGO_BOT_SMTP_CONNECTIONS": "2"}
         _, out, _ = run_cli(capsys, *queue_args(pack_files, **{"--lists": "many"}), "--json")
         pack_id = json.loads(out)["id"]

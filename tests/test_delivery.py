@@ -13,8 +13,6 @@ import logging
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -26,12 +24,14 @@ from typing import Any
 
 import pytest
 from conftest import (
+    PacedHandler,
     at,
     deliveries_of,
     queue,
     running,
     stage_closed,
     stages_closed,
+    start_service,
     wait_until,
     write_big_list,
 )
@@ -318,29 +318,6 @@ async def test_each_finished_stage_sends_one_report_to_the_contact(
     assert all(s.state is StageState.DONE for s in app.store.stages(pack.id))
 
 
-class PacedHandler(CapturingHandler):
-    """Takes a few milliseconds over each message, as a real relay does."""
-
-    def __init__(self, pause: float) -> None:
-        super().__init__()
-        self.pause = pause
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        await asyncio.sleep(self.pause)
-        return await super().handle_DATA(server, session, envelope)
-
-
-def start_service(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "embargo_bot", "run"],
-        env={**os.environ, **env},
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-
-
 def test_kill_dash_nine_at_random_points_loses_no_one_and_repeats_only_messages_in_flight(
     make_settings: Callable[..., Settings],
     make_request: Callable[..., Any],
@@ -373,7 +350,7 @@ def test_kill_dash_nine_at_random_points_loses_no_one_and_repeats_only_messages_
 
         at_kill = []
         for point in kill_points:
-            service = start_service(env, tmp_path)
+            service = start_service(env, tmp_path, log=False)
             deadline = time.monotonic() + 20
             # Counting without parsing, so the kill lands close to its point.
             while len(relay.received) < point and time.monotonic() < deadline:
@@ -381,7 +358,7 @@ def test_kill_dash_nine_at_random_points_loses_no_one_and_repeats_only_messages_
             service.send_signal(signal.SIGKILL)
             service.wait(timeout=10)
             at_kill.append(len(notices()))
-        service = start_service(env, tmp_path)
+        service = start_service(env, tmp_path, log=False)
         try:
             deadline = time.monotonic() + 30
             while len(set(notices())) < 500 and time.monotonic() < deadline:
