@@ -177,8 +177,12 @@ def _summarise(app: App, pack: Pack, received: list[Received], console: Console)
     for column in ("Notice at", "Live link at", "After lift"):
         table.add_column(column, no_wrap=True)
     by_rcpt: dict[str, dict[str, datetime]] = {}
+    reports = 0
     for item in received:
         stage = email.message_from_bytes(item.data, policy=policy.default)["X-Embargo-Stage"]
+        if stage == "report":
+            reports += 1  # to the official, not a partner
+            continue
         for rcpt in item.rcpt_tos:
             by_rcpt.setdefault(rcpt, {})[str(stage)] = item.received_at
     early = 0
@@ -207,7 +211,8 @@ def _summarise(app: App, pack: Pack, received: list[Received], console: Console)
     console.print(
         f"Live emails accepted before the lift at {describe(lift, zone)}: {early}.\n"
         f"The lists name {listed} entries for {len(by_rcpt)} distinct addresses: "
-        "each address got one message per stage."
+        "each address got one message per stage.\n"
+        f"The pack's contact, {pack.contact}, got {reports} delivery report(s), one per stage."
     )
 
 
