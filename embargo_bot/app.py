@@ -11,11 +11,12 @@ from email.utils import parseaddr
 from functools import cached_property
 
 from embargo_bot.compose import Sender
-from embargo_bot.dispatch import DispatchConfig, StageRunner
+from embargo_bot.dispatch import StageRunner
 from embargo_bot.errors import KeyMismatchError
 from embargo_bot.mailer import RelayConfig
 from embargo_bot.rendering import Renderer
 from embargo_bot.retry import RetryPolicy
+from embargo_bot.sending import DispatchConfig
 from embargo_bot.service import Service, new_owner_id
 from embargo_bot.settings import Settings
 from embargo_bot.shipped import shipped_dir

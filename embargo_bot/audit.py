@@ -16,10 +16,17 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Protocol
 
 from embargo_bot.times import from_storage, to_storage
 
 GENESIS = "0" * 64
+
+
+class Auditor(Protocol):
+    """Records an action in the audit log, for whoever is acting."""
+
+    def __call__(self, action: str, pack_id: str | None, **detail: object) -> None: ...
 
 
 @dataclass(frozen=True)

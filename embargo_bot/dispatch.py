@@ -1,79 +1,32 @@
-"""Sending one stage: claim it, fix its recipients, mail them, record each.
+"""Running stages for one service instance: decide, claim, prepare, then hand to sending.
 
-Recording happens after the relay's answer and before the next message, one
-commit per message, so a crash at any point leaves at most the message in
-flight unrecorded: a restart sends it again rather than losing it.
-
-While a stage sends, a watcher keeps its claim alive and stops it if the pack
-is withdrawn, or changes under it (rescheduled or amended): the stage is then
-handed back and restarts with a message that says the new thing.
+Everything about the claim (may it go now, has someone else got it) and
+about getting a stage ready (who it goes to, its message, its connections)
+is here; sending it is ``sending.StageSession``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Protocol
 
 from embargo_bot.audience import audience
-from embargo_bot.compose import StageMessage, new_message_id
-from embargo_bot.compose import personalise as personalise_message
+from embargo_bot.audit import Auditor
+from embargo_bot.compose import new_message_id
 from embargo_bot.errors import EmbargoBotError
-from embargo_bot.mailer import RelayConfig, RelaySession
-from embargo_bot.outcomes import Outcome
-from embargo_bot.pacing import ByteBudget, RateLimiter, RelayGate
-from embargo_bot.packs import (
-    Delivery,
-    DeliveryState,
-    NewDelivery,
-    NewStage,
-    OutcomeKind,
-    Pack,
-    PackState,
-    Stage,
-    StageKind,
-    StageState,
-)
+from embargo_bot.mailer import RelaySession
+from embargo_bot.pacing import ByteBudget, RateLimiter
+from embargo_bot.packs import NewDelivery, Pack, PackState, Stage, StageKind, StageState
 from embargo_bot.recipients import load_lists
-from embargo_bot.retry import RetryPolicy
-from embargo_bot.rules import Action, decide, may_send
-from embargo_bot.smime import encrypt_entity, load_recipient_certificate
+from embargo_bot.rules import Action, decide
+from embargo_bot.sending import (
+    DispatchConfig,
+    SendingContext,
+    StageSession,
+)
 from embargo_bot.stage_messages import BuiltMessage, Clock, MessageBuilder
-from embargo_bot.work_queue import DeliveryQueue
 
 log = logging.getLogger(__name__)
-
-
-class Auditor(Protocol):
-    def __call__(self, action: str, pack_id: str | None, **detail: object) -> None: ...
-
-
-@dataclass(frozen=True)
-class DispatchConfig:
-    relay: RelayConfig
-    recipients_dir: Path
-    connections: int
-    lease: timedelta
-    retry: RetryPolicy
-    rate_per_minute: int | None = None
-
-
-# While the relay is down at the lift, try it at least this often.
-LIVE_RELAY_PROBE = timedelta(seconds=30)
-
-# Stages that report to the official when they finish; not reports and test sends.
-REPORTED_KINDS = (
-    StageKind.NOTICE,
-    StageKind.LIVE,
-    StageKind.CHANGED,
-    StageKind.UPDATED,
-    StageKind.WITHDRAWN,
-)
 
 
 class StageRunner:
@@ -99,6 +52,16 @@ class StageRunner:
         self.budget = ByteBudget()
         self._prepared: dict[int, tuple[int, int, BuiltMessage]] = {}
         self._warm: dict[int, list[RelaySession]] = {}
+        self.context = SendingContext(
+            store=self.store,
+            config=config,
+            clock=clock,
+            owner=owner,
+            sender_address=builder.sender.address,
+            limiter=self.limiter,
+            budget=self.budget,
+            audit=audit,
+        )
 
     def fix_recipients(self, pack: Pack, stage: Stage) -> None:
         """Fix who a stage goes to, once: a restart resumes with the same people."""
@@ -198,256 +161,12 @@ class StageRunner:
                 return
             self.audit("stage started", pack.id, stage=stage.label, stage_id=stage.id)
         # Re-read after the claim: the pack may have changed while we decided.
-        session = _StageSession(
-            self, self.store.get_pack(pack.id), self.store.stage(stage.id), stop
-        )
-        await session.run()
-
-
-class _StageSession:
-    """One claimed stage while it is being sent."""
-
-    def __init__(self, runner: StageRunner, pack: Pack, stage: Stage, stop: asyncio.Event):
-        self.runner = runner
-        self.store = runner.store
-        self.pack = pack
-        self.stage = stage
-        self.stop = stop
-        self.halt = asyncio.Event()  # withdrawn, changed, lease lost, or too early
-        self.halt_reason = ""
-        self.gate = RelayGate()
-
-    @property
-    def label(self) -> str:
-        return f"pack {self.pack.id}: {self.stage.label}"
-
-    async def run(self) -> None:
-        runner, store = self.runner, self.store
+        pack, stage = self.store.get_pack(pack.id), self.store.stage(stage.id)
+        session = StageSession(self.context, pack, stage, stop)
         try:
-            runner.fix_recipients(self.pack, self.stage)
-            built = runner.take_prepared(self.pack, self.stage) or runner.builder.build(
-                self.pack, self.stage
-            )
+            self.fix_recipients(pack, stage)
+            built = self.take_prepared(pack, stage) or self.builder.build(pack, stage)
         except EmbargoBotError as exc:
-            self._finish(StageState.FAILED, str(exc))
-            log.error("%s could not start: %s", self.label, exc)
+            session.fail(str(exc))
             return
-
-        pending = store.deliveries(
-            self.pack.id, stage_id=self.stage.id, state=DeliveryState.PENDING
-        )
-        started = time.monotonic()
-        log.info("%s started: %d to send", self.label, len(pending))
-        queue = DeliveryQueue((self._ready_at(d), d) for d in pending)
-        watcher = asyncio.create_task(self._watch(queue))
-        warm = runner.take_warm(self.stage.id)
-        try:
-            workers = min(runner.config.connections, max(1, len(pending)))
-            sessions = [
-                warm.pop() if warm else RelaySession(runner.config.relay) for _ in range(workers)
-            ]
-            for unused in warm:
-                unused.discard()
-            await asyncio.gather(*(self._worker(queue, built, s) for s in sessions))
-        finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-        self._close(time.monotonic() - started)
-
-    def _ready_at(self, delivery: Delivery) -> float:
-        """A monotonic time for a delivery's next try: now, or its recorded retry time."""
-        if delivery.next_attempt_at is None:
-            return 0.0
-        wait = (delivery.next_attempt_at - self.runner.clock()).total_seconds()
-        return time.monotonic() + max(0.0, wait)
-
-    def _finish(self, state: StageState, detail: str) -> None:
-        """Close the stage, with its delivery report and audit entry, in one commit."""
-        note = self.store.stage(self.stage.id).detail
-        if note and note.startswith("lists left out"):
-            detail = f"{detail}; {note}"  # the report must say who was not sent to, and why
-        with self.store.transaction():
-            self.store.finish_stage(
-                self.stage.id,
-                self.runner.clock(),
-                state,
-                detail,
-                owner=self.runner.owner,
-                report=self._report() if state is not StageState.CANCELLED else None,
-            )
-            self.runner.audit(f"stage {state}", self.pack.id, stage=self.stage.label, detail=detail)
-
-    def _report(self) -> NewStage | None:
-        if self.stage.kind not in REPORTED_KINDS:
-            return None
-        return NewStage(StageKind.REPORT, self.runner.clock(), report_of=self.stage.id)
-
-    async def _worker(
-        self, queue: DeliveryQueue, built: BuiltMessage, session: RelaySession
-    ) -> None:
-        runner = self.runner
-        sender = runner.builder.sender.address
-        async with session:
-            while not (self.stop.is_set() or self.halt.is_set()):
-                delivery = await queue.take()
-                if delivery is None:
-                    return
-                if self.stop.is_set() or self.halt.is_set():
-                    await queue.done(delivery)  # left pending for the next run
-                    return
-                if not may_send(self.stage.kind, self.pack, runner.clock()):
-                    self._halt("the clock is before the lift: nothing more goes until it lifts")
-                    await queue.done(delivery)
-                    return
-                # Waits end early on a stop: a backoff must not hold up a clean shutdown.
-                await self._pause(self.gate.remaining())
-                await self._pause(runner.limiter.reserve())
-                if self.halt.is_set():
-                    await queue.done(delivery)  # left pending for the next run
-                    return
-                async with runner.budget.hold(len(built.message.body)):
-                    try:
-                        message = self._for_recipient(built.message, delivery)
-                    except ValueError as exc:
-                        # Never in clear to someone whose list says encrypt: fail instead.
-                        outcome = Outcome(OutcomeKind.PERMANENT, None, f"not sent: {exc}")
-                    else:
-                        data = personalise_message(
-                            message,
-                            to_address=delivery.email,
-                            to_name=delivery.name,
-                            message_id=delivery.message_id,
-                            date=delivery.created_at,
-                        )
-                        del message
-                        outcome = await session.send(sender, delivery.email, data)
-                        del data
-                retry_at = self._record(delivery, outcome, built)
-                await queue.done(delivery, retry_at=retry_at)
-
-    async def _pause(self, seconds: float) -> None:
-        if seconds > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.halt.wait(), timeout=seconds)
-
-    def _for_recipient(self, message: StageMessage, delivery: Delivery) -> StageMessage:
-        """The stage's message, encrypted to the recipient's certificate if they have one."""
-        if delivery.certificate is None:
-            return message
-        certificate = load_recipient_certificate(
-            Path(delivery.certificate), delivery.email, now=self.runner.clock()
-        )
-        return replace(message, body=encrypt_entity(message.body, certificate))
-
-    def _record(self, delivery: Delivery, outcome: Outcome, built: BuiltMessage) -> float | None:
-        """Record one attempt; the monotonic time to try again, if it should be."""
-        now = self.runner.clock()
-        retry_at = None
-        if outcome.kind is OutcomeKind.ACCEPTED:
-            state = DeliveryState.SENT
-            self.gate.reopen()
-        elif outcome.kind is OutcomeKind.PERMANENT:
-            state = DeliveryState.FAILED
-        else:
-            retry_at = self._retry_time(delivery, outcome, now)
-            state = DeliveryState.PENDING if retry_at is not None else DeliveryState.FAILED
-        self.store.record_attempt(
-            self.stage.id,
-            delivery.email,
-            outcome,
-            now,
-            state=state,
-            retry_at=retry_at,
-            version=built.version,
-            lift_seq=built.lift_seq,
-        )
-        if state is DeliveryState.FAILED:
-            log.warning("%s to %s failed: %s", self.label, delivery.email, outcome.reply)
-        if retry_at is None:
-            return None
-        return time.monotonic() + (retry_at - now).total_seconds()
-
-    def _retry_time(self, delivery: Delivery, outcome: Outcome, now: datetime) -> datetime | None:
-        policy = self.runner.config.retry
-        started = self.stage.started_at or now
-        if outcome.relay_level:
-            # The relay, not this recipient, is the problem. Every connection
-            # waits, and this message goes first when it is back.
-            wait = policy.wait(self.gate.failures + 1)
-            if self.stage.kind is StageKind.LIVE:
-                wait = min(wait, LIVE_RELAY_PROBE)  # the public link must not wait long
-            self.gate.close_for(wait.total_seconds())
-            level = logging.ERROR if self.stage.kind is StageKind.LIVE else logging.WARNING
-            log.log(
-                level,
-                "%s: the relay cannot be reached (%s); trying again with backoff until %s",
-                self.label,
-                outcome.reply,
-                (started + policy.window).isoformat(timespec="seconds"),
-            )
-            return now if now < started + policy.window else None
-        return policy.next_try(attempt=delivery.attempts + 1, now=now, started=started)
-
-    async def _watch(self, queue: DeliveryQueue) -> None:
-        """Keep the claim alive; stop if the pack is withdrawn or changes under this stage."""
-        try:
-            await self._watch_pack()
-        finally:
-            await queue.close()
-
-    async def _watch_pack(self) -> None:
-        runner, pack, kind = self.runner, self.pack, self.stage.kind
-        interval = min(0.5, runner.config.lease.total_seconds() / 3)
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), timeout=interval)
-            if self.stop.is_set():
-                self._halt("the service is stopping")
-                return
-            state, version, lift_seq = self.store.pack_state(pack.id)
-            if state is PackState.CANCELLED and kind is not StageKind.WITHDRAWN:
-                self._halt("the pack was withdrawn")
-                return
-            if kind in (StageKind.NOTICE, StageKind.UPDATED) and version != pack.version:
-                self._halt("the pack was amended: restarting with the new version")
-                return
-            if kind in (StageKind.NOTICE, StageKind.UPDATED, StageKind.CHANGED) and (
-                lift_seq != pack.lift_seq
-            ):
-                self._halt("the embargo was rescheduled: restarting with the new lift")
-                return
-            lease_until = runner.clock() + runner.config.lease
-            if not self.store.renew_lease(self.stage.id, runner.owner, lease_until):
-                self._halt("another instance took over this stage")
-                return
-
-    def _halt(self, reason: str) -> None:
-        if not self.halt.is_set():
-            self.halt_reason = reason
-            self.halt.set()
-            log.warning("%s stopping: %s", self.label, reason)
-
-    def _close(self, elapsed: float) -> None:
-        runner, store, stage = self.runner, self.store, self.stage
-        now = runner.clock()
-        state, _, _ = store.pack_state(self.pack.id)
-        if state is PackState.CANCELLED and stage.kind is not StageKind.WITHDRAWN:
-            store.cancel_pending(stage.id, now, "not sent: the pack was withdrawn")
-            self._finish(StageState.CANCELLED, "pack withdrawn")
-            log.warning("%s cancelled part-way: the pack was withdrawn", self.label)
-            return
-        summary = store.stage_summary(stage.id)
-        if summary.pending:
-            store.release_stage(stage.id, runner.owner)
-            log.info(
-                "%s paused after %.1fs with %d still to send (%s)",
-                self.label,
-                elapsed,
-                summary.pending,
-                self.halt_reason or "stopping",
-            )
-            return
-        detail = f"{summary.sent} sent, {summary.failed} failed"
-        self._finish(StageState.DONE, detail)
-        log.info("%s finished in %.1fs: %s", self.label, elapsed, detail)
+        await session.send(built, self.take_warm(stage.id))

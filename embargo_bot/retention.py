@@ -7,13 +7,9 @@ record an FOI request asks for); the PDF, release and social text go.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Protocol
 
+from embargo_bot.audit import Auditor
 from embargo_bot.store import Store
-
-
-class Auditor(Protocol):
-    def __call__(self, action: str, pack_id: str | None, **detail: object) -> None: ...
 
 
 def purge_expired(store: Store, *, now: datetime, retain: timedelta, audit: Auditor) -> list[str]:

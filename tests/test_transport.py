@@ -101,7 +101,7 @@ def test_clear_text_to_a_host_off_this_machine_needs_an_explicit_override(
 def test_run_warns_loudly_when_told_to_send_in_clear(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from embargo_bot import cli
+    from embargo_bot import cli, handlers
 
     monkeypatch.setenv("EMBARGO_BOT_SMTP_HOST", "relay.example.org")
     monkeypatch.setenv("EMBARGO_BOT_SMTP_SECURITY", "none")
@@ -112,7 +112,7 @@ def test_run_warns_loudly_when_told_to_send_in_clear(
     async def stop_at_once(app: Any) -> None:
         del app
 
-    monkeypatch.setattr(cli, "serve", stop_at_once)
+    monkeypatch.setattr(handlers, "serve", stop_at_once)
     with caplog.at_level(logging.WARNING):
         assert cli.main(["run"]) == 0
     assert any("INSECURE" in r.getMessage() for r in caplog.records)
