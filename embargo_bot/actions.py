@@ -17,6 +17,7 @@ from datetime import timedelta
 from embargo_bot.app import App
 from embargo_bot.errors import InputError, ListError, StoreError
 from embargo_bot.intake import QueueRequest, check_request, new_pack_id, read_files
+from embargo_bot.list_catalogue import load_lists, select_lists, unique_recipients
 from embargo_bot.packs import (
     Attempt,
     Delivery,
@@ -29,7 +30,7 @@ from embargo_bot.packs import (
     StageKind,
     StageState,
 )
-from embargo_bot.recipients import ListCatalogue, load_lists, select_lists, unique_recipients
+from embargo_bot.recipients import ListCatalogue
 from embargo_bot.reports import StageReport, estimate, summarise
 from embargo_bot.store import SealedContent, StageSummary
 from embargo_bot.times import describe_span

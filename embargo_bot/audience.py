@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from embargo_bot.errors import ListError
+from embargo_bot.list_catalogue import unique_recipients, usable_lists
 from embargo_bot.packs import Holder, Pack, Stage, StageKind
-from embargo_bot.recipients import ListCatalogue, Recipient, unique_recipients, usable_lists
+from embargo_bot.recipients import ListCatalogue, Recipient
 
 
 @dataclass(frozen=True)

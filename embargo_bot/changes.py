@@ -13,17 +13,17 @@ from dataclasses import replace
 from embargo_bot.actions import require_not_yet_live, seal
 from embargo_bot.app import App
 from embargo_bot.errors import InputError
+from embargo_bot.fields import read_named_files
 from embargo_bot.intake import (
     AmendRequest,
     WavePlan,
     check_amend,
     check_wave_times,
     parse_wave,
-    read_named_files,
     union_of_lists,
 )
+from embargo_bot.list_catalogue import load_lists, select_lists
 from embargo_bot.packs import NewStage, Pack, PackContent, PackVersion, StageKind, StageState
-from embargo_bot.recipients import load_lists, select_lists
 from embargo_bot.times import describe, parse_when
 
 _RACE = "changed while you were changing it; check `embargo-bot show` and try again"

@@ -24,8 +24,8 @@ from rich.table import Table
 from embargo_bot import actions
 from embargo_bot.app import App, open_app
 from embargo_bot.intake import QueueRequest
+from embargo_bot.list_catalogue import load_lists
 from embargo_bot.packs import OPEN_STAGE_STATES, Pack
-from embargo_bot.recipients import load_lists
 from embargo_bot.samplepdf import sample_pdf
 from embargo_bot.settings import SmtpSecurity, load_settings
 from embargo_bot.shipped import shipped_dir

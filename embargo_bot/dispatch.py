@@ -14,10 +14,10 @@ from embargo_bot.audience import audience
 from embargo_bot.audit import Auditor
 from embargo_bot.compose import new_message_id
 from embargo_bot.errors import EmbargoBotError
+from embargo_bot.list_catalogue import load_lists
 from embargo_bot.mailer import RelaySession
 from embargo_bot.pacing import ByteBudget, RateLimiter
 from embargo_bot.packs import NewDelivery, Pack, PackState, Stage, StageKind, StageState
-from embargo_bot.recipients import load_lists
 from embargo_bot.rules import Action, decide
 from embargo_bot.sending import (
     DispatchConfig,

@@ -22,8 +22,8 @@ from embargo_bot import actions, audit, changes, keys, previews, views
 from embargo_bot.app import App, open_app
 from embargo_bot.errors import AuditError, ListError
 from embargo_bot.intake import AmendRequest, QueueRequest
+from embargo_bot.list_catalogue import load_lists
 from embargo_bot.packs import StageKind
-from embargo_bot.recipients import load_lists
 from embargo_bot.settings import Settings, load_settings
 from embargo_bot.times import describe
 from embargo_bot.vault import new_key

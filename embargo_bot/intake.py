@@ -1,4 +1,4 @@
-"""Checking what an official asks to queue, before anything is stored.
+"""Checking what an official asks to queue or amend, before anything is stored.
 
 ``read_files`` is the only I/O; ``check_request`` is pure and reports every
 problem at once, each naming the option or file it is about.
@@ -13,15 +13,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
-
-from email_validator import EmailNotValidError, validate_email
 
 from embargo_bot.classification import Classification
 from embargo_bot.errors import InputError
-from embargo_bot.header_safety import header_problem
-from embargo_bot.times import describe, parse_when
+from embargo_bot.fields import (
+    DEFAULT_MAX_PDF_MB,
+    InputFiles,
+    check_classification,
+    check_contact,
+    check_pdf,
+    check_url,
+    has_control_characters,
+    parse_time,
+    read_named_files,
+    safe_file_name,
+    single_line,
+    text_file,
+)
+from embargo_bot.times import describe
 
 MAX_TITLE = 200
 MAX_REFERENCE = 100
@@ -45,13 +55,6 @@ class QueueRequest:
     reference: str | None
     contact: str | None
     waves: tuple[str, ...] = ()  # "LISTS@WHEN", one per --notice
-
-
-@dataclass(frozen=True)
-class InputFiles:
-    pdf: bytes | None
-    release: bytes | None
-    social: bytes | None
 
 
 @dataclass(frozen=True)
@@ -91,53 +94,10 @@ def union_of_lists(waves: Sequence[WavePlan]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(key for wave in waves for key in wave.list_keys))
 
 
-DEFAULT_MAX_PDF_MB = 25.0
-# A news release or a social post is words: a megabyte of them is a wrong file.
-MAX_TEXT_BYTES = 1024 * 1024
-
-
 def read_files(request: QueueRequest, *, max_pdf_mb: float = DEFAULT_MAX_PDF_MB) -> InputFiles:
     return read_named_files(
         pdf=request.pdf, release=request.release, social=request.social, max_pdf_mb=max_pdf_mb
     )
-
-
-def read_named_files(
-    *,
-    pdf: Path | None,
-    release: Path | None,
-    social: Path | None,
-    max_pdf_mb: float = DEFAULT_MAX_PDF_MB,
-) -> InputFiles:
-    problems: list[str] = []
-
-    def read(option: str, path: Path | None, limit: int, limit_words: str) -> bytes | None:
-        if path is None:
-            return None
-        try:
-            # Checked before reading: a 50 MB file must not be read only to be refused.
-            size = path.stat().st_size
-            if size > limit:
-                problems.append(
-                    f"{option} {path}: {size / 1_000_000:.1f} MB is over the limit of {limit_words}"
-                )
-                return None
-            return path.read_bytes()
-        except OSError as exc:
-            problems.append(f"{option} {path}: cannot read it ({exc.strerror or exc})")
-            return None
-
-    pdf_limit = int(max_pdf_mb * 1_000_000)
-    pdf_words = f"{max_pdf_mb:g} MB (EMBARGO_BOT_MAX_PDF_MB)"
-    text_words = f"{MAX_TEXT_BYTES / 1_000_000:.1f} MB for text"
-    files = InputFiles(
-        pdf=read("--pdf", pdf, pdf_limit, pdf_words),
-        release=read("--release", release, MAX_TEXT_BYTES, text_words),
-        social=read("--social", social, MAX_TEXT_BYTES, text_words),
-    )
-    if problems:
-        raise InputError("\n".join(problems))
-    return files
 
 
 def check_request(
@@ -150,24 +110,24 @@ def check_request(
 ) -> CheckedRequest:
     """Every check that needs no store: all problems in one ``InputError``."""
     problems: list[str] = []
-    title = _single_line(request.title, "--title", MAX_TITLE, problems, required=True)
-    reference = _single_line(request.reference, "--reference", MAX_REFERENCE, problems)
-    url = _check_url(request.url, problems)
-    classification = _check_classification(request.classification, problems)
-    contact = _check_contact(request.contact or default_contact, problems)
-    lift_at = _parse_time(request.lift, zone, "--lift", problems)
+    title = single_line(request.title, "--title", MAX_TITLE, problems, required=True)
+    reference = single_line(request.reference, "--reference", MAX_REFERENCE, problems)
+    url = check_url(request.url, problems)
+    classification = check_classification(request.classification, problems)
+    contact = check_contact(request.contact or default_contact, problems)
+    lift_at = parse_time(request.lift, zone, "--lift", problems)
     if lift_at is not None and lift_at <= now:
         problems.append(
             f"--lift: {describe(lift_at, zone)} is in the past; an embargo must lift in the future"
         )
         lift_at = None  # one problem is enough: not also "the notice is after the lift"
     waves = _check_waves(request, now=now, zone=zone, lift_at=lift_at, problems=problems)
-    pdf = _check_pdf(files.pdf, request.pdf, problems)
-    release = _text_file(files.release, "--release", request.release, problems)
+    pdf = check_pdf(files.pdf, request.pdf, problems)
+    release = text_file(files.release, "--release", request.release, problems)
     social = (
         None
         if files.social is None or request.social is None
-        else _text_file(files.social, "--social", request.social, problems)
+        else text_file(files.social, "--social", request.social, problems)
     )
     _refuse(problems, "cannot queue this pack")
     assert title is not None and url is not None and classification is not None
@@ -181,7 +141,7 @@ def check_request(
         contact=contact or default_contact,
         waves=waves,
         pdf=pdf,
-        pdf_name=_safe_file_name(request.pdf.name),
+        pdf_name=safe_file_name(request.pdf.name),
         release=release,
         social=social,
     )
@@ -252,7 +212,7 @@ def _wave_time(
 ) -> datetime | None:
     if text is None or text.strip().lower() == "now":
         return now
-    at = _parse_time(text, zone, option, problems)
+    at = parse_time(text, zone, option, problems)
     if at is not None and at < now - NOTICE_GRACE:
         problems.append(f"{option}: {describe(at, zone)} is in the past; use 'now' to send at once")
         return None
@@ -292,20 +252,20 @@ MAX_NOTE = 1000
 
 def check_amend(request: AmendRequest, files: InputFiles) -> CheckedAmend:
     problems: list[str] = []
-    title = _single_line(request.title, "--title", MAX_TITLE, problems)
-    url = None if request.url is None else _check_url(request.url, problems)
-    pdf = None if request.pdf is None else _check_pdf(files.pdf, request.pdf, problems)
+    title = single_line(request.title, "--title", MAX_TITLE, problems)
+    url = None if request.url is None else check_url(request.url, problems)
+    pdf = None if request.pdf is None else check_pdf(files.pdf, request.pdf, problems)
     release = (
         None
         if request.release is None
-        else _text_file(files.release, "--release", request.release, problems)
+        else text_file(files.release, "--release", request.release, problems)
     )
     social = (
         None
         if request.social is None
-        else _text_file(files.social, "--social", request.social, problems)
+        else text_file(files.social, "--social", request.social, problems)
     )
-    note = _single_line(request.note, "--note", MAX_NOTE, problems, required=True)
+    note = single_line(request.note, "--note", MAX_NOTE, problems, required=True)
     if not problems and not any(v is not None for v in (title, url, pdf, release, social)):
         problems.append(
             "nothing to amend: give at least one of --pdf --release --social --title --url"
@@ -316,7 +276,7 @@ def check_amend(request: AmendRequest, files: InputFiles) -> CheckedAmend:
         title=title,
         url=url,
         pdf=pdf,
-        pdf_name=None if request.pdf is None else _safe_file_name(request.pdf.name),
+        pdf_name=None if request.pdf is None else safe_file_name(request.pdf.name),
         release=release,
         social=social,
         note=note,
@@ -339,117 +299,3 @@ def new_pack_id(title: str) -> str:
         stem = f"{stem}-{word}" if stem else word
     suffix = "".join(secrets.choice("abcdefghjkmnpqrstuvwxyz23456789") for _ in range(4))
     return f"{stem or 'pack'}-{suffix}"
-
-
-def has_control_characters(text: str) -> bool:
-    return any(unicodedata.category(ch) == "Cc" for ch in text)
-
-
-def _single_line(
-    value: str | None, option: str, limit: int, problems: list[str], *, required: bool = False
-) -> str | None:
-    if value is None or not value.strip():
-        if required:
-            problems.append(f"{option}: must not be empty")
-        return None
-    cleaned = value.strip()
-    # It goes into an email header: a line break would be header injection.
-    problem = header_problem(cleaned)
-    if problem is not None:
-        problems.append(f"{option}: {problem}")
-        return None
-    if len(cleaned) > limit:
-        problems.append(f"{option}: {len(cleaned)} characters is too long (at most {limit})")
-        return None
-    return cleaned
-
-
-def _check_url(value: str, problems: list[str]) -> str | None:
-    cleaned = value.strip()
-    try:
-        parts = urlsplit(cleaned)
-        valid = parts.scheme == "https" and bool(parts.hostname) and parts.port != 0
-    except ValueError:  # an unbalanced "[" or a port that is not a number
-        valid = False
-    if not valid or has_control_characters(cleaned):
-        problems.append(
-            f"--url: {value!r} is not an https:// link; give the address the publication "
-            "will have, e.g. https://www.gov.scot/isbn/9781802019445"
-        )
-        return None
-    if " " in cleaned:
-        problems.append(f"--url: {value!r} contains a space")
-        return None
-    return cleaned
-
-
-def _check_classification(value: str, problems: list[str]) -> Classification | None:
-    try:
-        return Classification(value.strip().upper())
-    except ValueError:
-        allowed = ", ".join(c.value for c in Classification)
-        problems.append(f"--classification: {value!r} is not one of {allowed}")
-        return None
-
-
-def _check_contact(value: str, problems: list[str]) -> str | None:
-    try:
-        # ASCII only: it goes into Reply-To and the relay may not speak SMTPUTF8.
-        checked = validate_email(value.strip(), check_deliverability=False, allow_smtputf8=False)
-        return checked.ascii_email or checked.normalized
-    except EmailNotValidError as exc:
-        problems.append(f"--contact: {value!r} is not an email address ({exc})")
-        return None
-
-
-def _parse_time(text: str, zone: ZoneInfo, option: str, problems: list[str]) -> datetime | None:
-    try:
-        return parse_when(text, zone, field=option)
-    except InputError as exc:
-        problems.append(str(exc))
-        return None
-
-
-def _check_pdf(data: bytes | None, path: Path, problems: list[str]) -> bytes | None:
-    if data is None:
-        return None
-    if not data:
-        problems.append(f"--pdf {path}: the file is empty")
-    elif not data.startswith(b"%PDF-"):
-        problems.append(f"--pdf {path}: not a PDF (it does not start with %PDF-)")
-    elif b"%%EOF" not in data[-2048:]:
-        problems.append(f"--pdf {path}: the PDF is cut short (no %%EOF at the end)")
-    else:
-        return data
-    return None
-
-
-def _text_file(data: bytes | None, option: str, path: Path, problems: list[str]) -> str | None:
-    if data is None:
-        return None
-    body = data.removeprefix(b"\xef\xbb\xbf")  # a byte-order mark is not text
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = body[: exc.start].count(b"\n") + 1
-        problems.append(
-            f"{option} {path}:{line}: not UTF-8 text (byte {exc.start}); save it as UTF-8"
-        )
-        return None
-    text = text.replace("\r\n", "\n")
-    if not text.strip():
-        problems.append(f"{option} {path}: the file is empty")
-        return None
-    bad = [ch for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\n\t"]
-    if bad:
-        problems.append(f"{option} {path}: contains control characters (e.g. {bad[0]!r})")
-        return None
-    return text
-
-
-def _safe_file_name(name: str) -> str:
-    """The attachment's name, as partners will see it: one plain line, or a default."""
-    cleaned = "".join(ch for ch in name if not has_control_characters(ch)).strip()
-    if not cleaned or header_problem(cleaned) is not None:
-        return "publication.pdf"
-    return cleaned

@@ -12,6 +12,7 @@ from embargo_bot.app import App
 from embargo_bot.audience import audience, test_recipient
 from embargo_bot.compose import new_message_id, personalise
 from embargo_bot.errors import InputError
+from embargo_bot.list_catalogue import load_lists
 from embargo_bot.packs import (
     OPEN_STAGE_STATES,
     Delivery,
@@ -21,7 +22,7 @@ from embargo_bot.packs import (
     Stage,
     StageKind,
 )
-from embargo_bot.recipients import Recipient, load_lists
+from embargo_bot.recipients import Recipient
 
 # How long `preview --send-to` waits for a service that took its test send.
 TEST_SEND_WAIT = 60.0

@@ -25,8 +25,8 @@ from apscheduler.triggers.date import DateTrigger
 
 from embargo_bot.dispatch import StageRunner
 from embargo_bot.errors import EmbargoBotError
+from embargo_bot.list_catalogue import list_fingerprint
 from embargo_bot.packs import StageKind
-from embargo_bot.recipients import list_fingerprint
 from embargo_bot.retention import purge_expired
 from embargo_bot.stage_messages import Clock
 from embargo_bot.store import Store

@@ -9,16 +9,8 @@ import pytest
 
 from embargo_bot.classification import Classification
 from embargo_bot.errors import ListError
-from embargo_bot.recipients import (
-    ListCatalogue,
-    ListProblem,
-    Recipient,
-    RecipientList,
-    load_lists,
-    parse_list,
-    select_lists,
-    unique_recipients,
-)
+from embargo_bot.list_catalogue import load_lists, select_lists, unique_recipients
+from embargo_bot.recipients import ListCatalogue, ListProblem, Recipient, RecipientList, parse_list
 
 SHIPPED = Path(__file__).parent.parent / "recipients"
 
