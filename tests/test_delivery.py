@@ -300,7 +300,8 @@ async def test_a_rate_limit_is_kept_by_the_relays_clock_and_no_limit_is_not_slow
             await wait_until(lambda: stage_closed(app, pack.id, StageKind.NOTICE))
     unlimited = sorted(r.received_at for r in relay.received if stage_of(r) == "notice")
     assert len(unlimited) == 40
-    assert unlimited[-1] - unlimited[0] < timedelta(seconds=1.0)
+    # At the limit above, 40 would take 20 s: no limit means no waiting at all.
+    assert unlimited[-1] - unlimited[0] < timedelta(seconds=3.0)
 
 
 async def test_each_finished_stage_sends_one_report_to_the_contact(

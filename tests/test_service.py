@@ -279,4 +279,5 @@ async def test_the_live_email_is_made_ready_ahead_and_goes_the_moment_the_embarg
     lives = of_stage(relay.received, StageKind.LIVE)
     assert len(lives) == len(EXPECTED)
     first = min(item.received_at for item in lives)
-    assert lift <= first < lift + timedelta(milliseconds=100), first - lift
+    # The benchmark holds it to 20 ms; here, on a shared test machine, well under a poll.
+    assert lift <= first < lift + timedelta(milliseconds=300), first - lift
