@@ -247,22 +247,23 @@ class PackStatus:
         return min(waiting, key=lambda stage: stage.due_at, default=None)
 
 
-def pack_status(app: App, pack_id: str) -> PackStatus:
+def pack_status(app: App, pack_id: str, *, catalogue: ListCatalogue | None = None) -> PackStatus:
     store = app.store
     pack = store.get_pack(pack_id)
     deliveries = store.deliveries(pack_id)
+    rate = app.settings.smtp_rate
     stages = []
     for stage in store.stages(pack_id):
         mine = [d for d in deliveries if d.stage_id == stage.id]
         summary = store.stage_summary(stage.id)
-        recipients = summary.total or _expected_recipients(app, pack, stage)
+        takes = None
+        if rate is not None:  # without a rate limit there is no duration to estimate
+            if not summary.total and catalogue is None:
+                catalogue = _lists_for_estimates(app)
+            recipients = summary.total or _expected_recipients(catalogue, pack, stage)
+            takes = estimate(recipients, rate)
         stages.append(
-            StageStatus(
-                stage=stage,
-                summary=summary,
-                report=summarise(stage, mine),
-                takes=estimate(recipients, app.settings.smtp_rate),
-            )
+            StageStatus(stage=stage, summary=summary, report=summarise(stage, mine), takes=takes)
         )
     return PackStatus(
         pack=pack,
@@ -273,17 +274,30 @@ def pack_status(app: App, pack_id: str) -> PackStatus:
     )
 
 
-def _expected_recipients(app: App, pack: Pack, stage: Stage) -> int:
-    """Before a stage starts: how many its lists name now (0 if they cannot be read)."""
+def _lists_for_estimates(app: App) -> ListCatalogue | None:
+    """The lists, for estimates only: a missing folder means no estimate, not an error."""
+    try:
+        return load_lists(app.settings.recipients_dir)
+    except ListError:
+        return None
+
+
+def _expected_recipients(catalogue: ListCatalogue | None, pack: Pack, stage: Stage) -> int:
+    """Before a stage starts: how many its lists name now (0 if they cannot be used)."""
     keys = stage.list_keys or (pack.list_keys if stage.kind is StageKind.LIVE else ())
-    if not keys or stage.state is not StageState.SCHEDULED:
+    if catalogue is None or not keys or stage.state is not StageState.SCHEDULED:
         return 0
     try:
-        lists = select_lists(load_lists(app.settings.recipients_dir), keys, pack.classification)
+        lists = select_lists(catalogue, keys, pack.classification)
     except ListError:
         return 0
     return len(unique_recipients(lists))
 
 
 def all_statuses(app: App) -> list[PackStatus]:
-    return [pack_status(app, pack.id) for pack in app.store.packs()]
+    packs = app.store.packs()
+    # The lists are read once for every pack's estimates, not once per stage.
+    catalogue = (
+        load_lists(app.settings.recipients_dir) if packs and app.settings.smtp_rate else None
+    )
+    return [pack_status(app, pack.id, catalogue=catalogue) for pack in packs]
