@@ -8,7 +8,7 @@ import time
 from errors import BenchError
 
 from embargo_bot.app import App
-from embargo_bot.packs import OPEN_STAGE_STATES, Stage, StageKind
+from embargo_bot.domain.packs import OPEN_STAGE_STATES, Stage, StageKind
 
 # How often to look at the store: often enough that the service stops soon
 # after the stage ends, rarely enough not to compete with it for the loop.

@@ -11,8 +11,8 @@ from postfix_tools import SmtpSink
 from workspace import workspace
 
 from embargo_bot.app import open_app
-from embargo_bot.packs import DeliveryState, StageKind
-from embargo_bot.times import utc_now
+from embargo_bot.domain.packs import DeliveryState, StageKind
+from embargo_bot.domain.times import utc_now
 
 PART = "lift latency"
 TARGET_FIRST_MS = 20.0

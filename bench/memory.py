@@ -22,8 +22,8 @@ from postfix_tools import SmtpSink
 from workspace import Workspace, workspace
 
 from embargo_bot.app import open_app
-from embargo_bot.packs import StageKind
-from embargo_bot.times import utc_now
+from embargo_bot.domain.packs import StageKind
+from embargo_bot.domain.times import utc_now
 
 PART = "peak memory"
 TARGET_MIB = 150.0

@@ -16,8 +16,8 @@ from postfix_tools import SmtpSink, smtp_source
 from workspace import PARTNER_DOMAIN, Workspace, workspace
 
 from embargo_bot.app import open_app
-from embargo_bot.packs import DeliveryState, StageKind
-from embargo_bot.times import utc_now
+from embargo_bot.domain.packs import DeliveryState, StageKind
+from embargo_bot.domain.times import utc_now
 
 PART = "notice throughput"
 TARGET_RATIO = 0.80

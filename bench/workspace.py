@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from embargo_bot.actions import queue_pack
 from embargo_bot.app import App
-from embargo_bot.intake import QueueRequest
-from embargo_bot.packs import Pack
-from embargo_bot.samplepdf import sample_pdf
+from embargo_bot.devtools.samplepdf import sample_pdf
+from embargo_bot.domain.packs import Pack
+from embargo_bot.officials.actions import queue_pack
+from embargo_bot.officials.intake import QueueRequest
+from embargo_bot.security.vault import new_key
 from embargo_bot.settings import ENV_PREFIX, Settings, load_settings
-from embargo_bot.vault import new_key
 
 LIST_KEY = "bench"
 SENDER = "Bench <bench@example.org>"

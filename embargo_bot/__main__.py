@@ -1,5 +1,5 @@
 import sys
 
-from embargo_bot.cli import main
+from embargo_bot.cli.main import main
 
 sys.exit(main())

@@ -9,22 +9,24 @@ from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import parseaddr
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-from embargo_bot.compose import Sender
-from embargo_bot.dispatch import StageRunner
-from embargo_bot.errors import KeyMismatchError
-from embargo_bot.mailer import RelayConfig
-from embargo_bot.rendering import Renderer
-from embargo_bot.retry import RetryPolicy
-from embargo_bot.sending import DispatchConfig
-from embargo_bot.service import Service, new_owner_id
+from embargo_bot.domain.errors import KeyMismatchError
+from embargo_bot.domain.times import Clock, utc_now
+from embargo_bot.security.vault import Vault
 from embargo_bot.settings import Settings
-from embargo_bot.shipped import shipped_dir
-from embargo_bot.smime import Signer, load_signer
-from embargo_bot.stage_messages import Clock, MessageBuilder
 from embargo_bot.store import Store
-from embargo_bot.times import utc_now
-from embargo_bot.vault import Vault
+
+# The delivery stack (aiosmtplib, APScheduler) and the message builder (Jinja2,
+# markdown-it, S/MIME) are imported where they are first used, not here: every
+# command opens an App, and `list` or `--help` must not pay for sending.
+if TYPE_CHECKING:
+    from embargo_bot.delivery.scheduler import Service
+    from embargo_bot.delivery.stage_runner import StageRunner
+    from embargo_bot.messages.builder import MessageBuilder
+    from embargo_bot.messages.mime import Sender
+    from embargo_bot.messages.rendering import Renderer
+    from embargo_bot.security.smime import Signer
 
 _KEY_CHECK = b"embargo-bot at-rest key check"
 KEY_CHECK = "key_check"
@@ -75,16 +77,23 @@ class App:
 
     @cached_property
     def renderer(self) -> Renderer:
+        from embargo_bot.messages.rendering import Renderer
+        from embargo_bot.shipped import shipped_dir
+
         shipped = shipped_dir("templates")
         return Renderer(self.settings.templates_dir or shipped, fallback_dir=shipped)
 
     @property
     def sender(self) -> Sender:
+        from embargo_bot.messages.mime import Sender
+
         display_name, address = parseaddr(self.settings.sender)
         return Sender(display_name=display_name or address, address=address)
 
     @cached_property
     def messages(self) -> MessageBuilder:
+        from embargo_bot.messages.builder import MessageBuilder
+
         return MessageBuilder(
             store=self.store,
             vault=self.vault,
@@ -97,15 +106,31 @@ class App:
 
     @cached_property
     def signer(self) -> Signer | None:
+        from embargo_bot.security.smime import load_signer
+
         settings = self.settings
         if settings.smime_key is None or settings.smime_cert is None:
             return None
         return load_signer(settings.smime_key, settings.smime_cert, now=self.clock())
 
     def runner(self) -> StageRunner:
+        from embargo_bot.delivery.retry import RetryPolicy
+        from embargo_bot.delivery.scheduler import new_owner_id
+        from embargo_bot.delivery.smtp import RelayConfig
+        from embargo_bot.delivery.stage_runner import DispatchConfig, StageRunner
+
         settings = self.settings
         config = DispatchConfig(
-            relay=RelayConfig.from_settings(settings),
+            relay=RelayConfig(
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                security=settings.smtp_security,
+                username=settings.smtp_username,
+                password=settings.smtp_password,
+                timeout=settings.smtp_timeout,
+                ca_file=settings.smtp_ca_file,
+                helo_name=settings.sender_address.rsplit("@", 1)[1],
+            ),
             recipients_dir=settings.recipients_dir,
             connections=settings.smtp_connections,
             lease=timedelta(seconds=settings.lease_seconds),
@@ -124,6 +149,8 @@ class App:
         )
 
     def service(self) -> Service:
+        from embargo_bot.delivery.scheduler import Service
+
         retain = self.settings.retain_days
         return Service(
             store=self.store,

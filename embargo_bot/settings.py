@@ -7,11 +7,9 @@ environment at import time and tests build their own ``Settings``.
 from __future__ import annotations
 
 import grp
-import ipaddress
 import re
 from datetime import timedelta
 from email.utils import parseaddr
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,7 +25,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from embargo_bot.errors import ConfigError
+from embargo_bot.domain.errors import ConfigError
+from embargo_bot.domain.transport import SmtpSecurity, is_loopback
 
 ENV_PREFIX = "EMBARGO_BOT_"
 
@@ -49,12 +48,6 @@ def parse_duration(value: object) -> object:
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-
-
-class SmtpSecurity(StrEnum):
-    STARTTLS = "starttls"  # port 587: upgrade is required, never opportunistic
-    TLS = "tls"  # port 465: implicit TLS
-    NONE = "none"  # loopback relays only
 
 
 class Settings(BaseSettings):
@@ -190,15 +183,6 @@ class Settings(BaseSettings):
     @property
     def sends_in_clear_over_a_network(self) -> bool:
         return self.smtp_security is SmtpSecurity.NONE and not is_loopback(self.smtp_host)
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() in {"localhost", "localhost.localdomain"}:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 _FIELD_TO_VARIABLE = {"sender": "FROM"}

@@ -18,14 +18,14 @@ from typing import Any
 
 import pytest
 
-from embargo_bot.actions import current_user, queue_pack
 from embargo_bot.app import App, open_app
-from embargo_bot.intake import QueueRequest
-from embargo_bot.packs import OPEN_STAGE_STATES, Delivery, DeliveryState, Pack, StageKind
-from embargo_bot.samplepdf import sample_pdf
+from embargo_bot.devtools.samplepdf import sample_pdf
+from embargo_bot.devtools.standin_relay import CapturingHandler, StandInRelay
+from embargo_bot.domain.packs import OPEN_STAGE_STATES, Delivery, DeliveryState, Pack, StageKind
+from embargo_bot.officials.actions import current_user, queue_pack
+from embargo_bot.officials.intake import QueueRequest
+from embargo_bot.security.vault import new_key
 from embargo_bot.settings import Settings, load_settings
-from embargo_bot.standin_relay import CapturingHandler, StandInRelay
-from embargo_bot.vault import new_key
 
 RELEASE_SECRET = "Kestrel-Harbour-7 is the operation name nobody may see early."
 PDF_SECRET = "PDF-ONLY-MARKER-Quillwort-42"

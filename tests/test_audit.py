@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from conftest import PackFiles, queue, running, wait_until
 
-from embargo_bot.actions import approve_pack, cancel_pack
 from embargo_bot.app import open_app
-from embargo_bot.changes import reschedule_pack
-from embargo_bot.cli import main
+from embargo_bot.cli.main import main
+from embargo_bot.devtools.standin_relay import StandInRelay
+from embargo_bot.officials.actions import approve_pack, cancel_pack
+from embargo_bot.officials.changes import reschedule_pack
 from embargo_bot.settings import Settings
-from embargo_bot.standin_relay import StandInRelay
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -51,7 +51,7 @@ async def test_every_action_and_stage_is_recorded_with_who_and_when(
 ) -> None:
     settings, _ = audited
     with open_app(settings) as app:
-        from embargo_bot.actions import queue_pack
+        from embargo_bot.officials.actions import queue_pack
 
         pack = queue_pack(app, make_request(lists="alpha"), created_by="alice")
         approve_pack(app, pack.id, approver="bob")

@@ -30,17 +30,18 @@ from conftest import (
     wait_until,
 )
 
-from embargo_bot.actions import approve_pack, cancel_pack, pack_status
 from embargo_bot.app import App, open_app
-from embargo_bot.changes import amend_pack, reschedule_pack
-from embargo_bot.errors import InputError, ListError, TemplateError
-from embargo_bot.intake import AmendRequest
-from embargo_bot.packs import DeliveryState, PackState, StageKind, StageState
-from embargo_bot.previews import preview, send_test
-from embargo_bot.samplepdf import sample_pdf
+from embargo_bot.devtools.samplepdf import sample_pdf
+from embargo_bot.devtools.standin_relay import Received, StandInRelay
+from embargo_bot.domain.errors import InputError, ListError, TemplateError
+from embargo_bot.domain.packs import DeliveryState, PackState, StageKind, StageState
+from embargo_bot.domain.times import describe
+from embargo_bot.officials.actions import approve_pack, cancel_pack
+from embargo_bot.officials.changes import amend_pack, reschedule_pack
+from embargo_bot.officials.intake import AmendRequest
+from embargo_bot.officials.previews import preview, send_test
+from embargo_bot.officials.status import pack_status
 from embargo_bot.settings import Settings
-from embargo_bot.standin_relay import Received, StandInRelay
-from embargo_bot.times import describe
 
 ALPHA = {"one@alpha.example", "shared@alpha.example"}
 EVERYONE = {"one@alpha.example", "shared@alpha.example", "one@beta.example"}
@@ -139,7 +140,7 @@ async def test_nothing_goes_before_clearance_and_the_queuer_cannot_clear(
     tmp_path: Path,
 ) -> None:
     with open_app(make_settings(relay, require_clearance=True)) as app:
-        from embargo_bot.actions import queue_pack
+        from embargo_bot.officials.actions import queue_pack
 
         pack = queue_pack(app, make_request(lift=at(soon(30))), created_by="alice")
         assert pack.awaiting_clearance

@@ -33,12 +33,12 @@ from conftest import (
 )
 
 from embargo_bot.app import App, open_app
-from embargo_bot.cli import main
-from embargo_bot.packs import DeliveryState, StageKind, StageState
-from embargo_bot.previews import preview
+from embargo_bot.cli.main import main
+from embargo_bot.devtools.standin_relay import Received, StandInRelay
+from embargo_bot.domain.packs import DeliveryState, StageKind, StageState
+from embargo_bot.officials.previews import preview
+from embargo_bot.security.vault import new_key
 from embargo_bot.settings import Settings, load_settings
-from embargo_bot.standin_relay import Received, StandInRelay
-from embargo_bot.vault import new_key
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -14,18 +14,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from embargo_bot.classification import Classification
-from embargo_bot.compose import (
+from embargo_bot.devtools.samplepdf import sample_pdf
+from embargo_bot.domain.classification import Classification
+from embargo_bot.domain.errors import InputError, TemplateError
+from embargo_bot.domain.packs import Pack, PackContent, PackState, StageKind
+from embargo_bot.messages.mime import (
     Sender,
     StageMessage,
     build_stage_message,
     new_message_id,
     personalise,
 )
-from embargo_bot.errors import InputError, TemplateError
-from embargo_bot.packs import Pack, PackContent, PackState, StageKind
-from embargo_bot.rendering import RenderedEmail, Renderer, check_notice_hides_link
-from embargo_bot.samplepdf import sample_pdf
+from embargo_bot.messages.rendering import RenderedEmail, Renderer, check_notice_hides_link
 from embargo_bot.shipped import shipped_dir
 
 LONDON = ZoneInfo("Europe/London")

@@ -36,12 +36,18 @@ from conftest import (
     write_big_list,
 )
 
-from embargo_bot.actions import pack_status
 from embargo_bot.app import App, open_app
-from embargo_bot.packs import DeliveryState, OutcomeKind, StageKind, StageState
+from embargo_bot.cli.output import status_json
+from embargo_bot.devtools.standin_relay import (
+    CapturingHandler,
+    Received,
+    StandInRelay,
+    free_loopback_port,
+)
+from embargo_bot.domain.outcomes import OutcomeKind
+from embargo_bot.domain.packs import DeliveryState, StageKind, StageState
+from embargo_bot.officials.status import pack_status
 from embargo_bot.settings import Settings
-from embargo_bot.standin_relay import CapturingHandler, Received, StandInRelay, free_loopback_port
-from embargo_bot.views import status_json
 
 EVERYONE = {"one@alpha.example", "shared@alpha.example", "one@beta.example"}
 FAST_RETRIES = {"retry_backoff": "0.1s", "retry_for": "20s", "smtp_timeout": 0.5}

@@ -38,10 +38,13 @@ from hypothesis import (
 )
 from hypothesis import strategies as st
 
-from embargo_bot.classification import Classification
-from embargo_bot.cli import main
-from embargo_bot.errors import InputError
-from embargo_bot.intake import (
+from embargo_bot.cli.main import main
+from embargo_bot.devtools.samplepdf import sample_pdf
+from embargo_bot.domain.classification import Classification
+from embargo_bot.domain.errors import InputError
+from embargo_bot.domain.times import parse_when
+from embargo_bot.lists.parse import RecipientList, parse_list
+from embargo_bot.officials.intake import (
     MAX_REFERENCE,
     MAX_TITLE,
     CheckedRequest,
@@ -49,9 +52,6 @@ from embargo_bot.intake import (
     QueueRequest,
     check_request,
 )
-from embargo_bot.recipients import RecipientList, parse_list
-from embargo_bot.samplepdf import sample_pdf
-from embargo_bot.times import parse_when
 
 LONDON = ZoneInfo("Europe/London")
 ZONES = [LONDON, ZoneInfo("UTC"), ZoneInfo("Asia/Tokyo"), ZoneInfo("America/New_York")]

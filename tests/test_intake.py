@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from embargo_bot.classification import Classification
-from embargo_bot.errors import InputError
-from embargo_bot.intake import (
+from embargo_bot.devtools.samplepdf import sample_pdf
+from embargo_bot.domain.classification import Classification
+from embargo_bot.domain.errors import InputError
+from embargo_bot.officials.intake import (
     CheckedRequest,
     InputFiles,
     QueueRequest,
@@ -21,7 +22,6 @@ from embargo_bot.intake import (
     new_pack_id,
     read_files,
 )
-from embargo_bot.samplepdf import sample_pdf
 
 LONDON = ZoneInfo("Europe/London")
 NOW = datetime(2022, 2, 21, 9, 0, tzinfo=UTC)

@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 from conftest import RELEASE_SECRET, queue
 
-from embargo_bot import audit
 from embargo_bot.app import open_app
-from embargo_bot.changes import amend_pack
-from embargo_bot.errors import KeyMismatchError
-from embargo_bot.intake import AmendRequest
-from embargo_bot.keys import rekey
+from embargo_bot.domain.errors import KeyMismatchError
+from embargo_bot.officials.changes import amend_pack
+from embargo_bot.officials.intake import AmendRequest
+from embargo_bot.officials.rekey import rekey
+from embargo_bot.security import audit
+from embargo_bot.security.vault import Vault, new_key
 from embargo_bot.settings import Settings
-from embargo_bot.vault import Vault, new_key
 
 
 def readable_under(settings: Settings, key: str) -> list[bool]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import aiosmtplib
 import pytest
 
-from embargo_bot.outcomes import Outcome, accepted, from_exception
-from embargo_bot.packs import OutcomeKind
+from embargo_bot.delivery.smtp_errors import from_exception
+from embargo_bot.domain.outcomes import Outcome, OutcomeKind, accepted
 
 AMBIGUOUS = "timed out (the relay may or may not have taken it): "
 ACCEPTED = OutcomeKind.ACCEPTED

@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from embargo_bot.pacing import ByteBudget, RateLimiter
-from embargo_bot.packs import Delivery, DeliveryState, StageKind
-from embargo_bot.retry import MAX_WAIT, RetryPolicy
-from embargo_bot.work_queue import DeliveryQueue
+from embargo_bot.delivery.pacing import ByteBudget, RateLimiter
+from embargo_bot.delivery.retry import MAX_WAIT, RetryPolicy
+from embargo_bot.delivery.work_queue import DeliveryQueue
+from embargo_bot.domain.packs import Delivery, DeliveryState, StageKind
 
 NOW = datetime(2022, 2, 23, 11, 0, tzinfo=UTC)
 POLICY = RetryPolicy(base=timedelta(seconds=30), window=timedelta(hours=4))

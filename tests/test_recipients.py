@@ -7,10 +7,10 @@ from textwrap import dedent
 
 import pytest
 
-from embargo_bot.classification import Classification
-from embargo_bot.errors import ListError
-from embargo_bot.list_catalogue import load_lists, select_lists, unique_recipients
-from embargo_bot.recipients import ListCatalogue, ListProblem, Recipient, RecipientList, parse_list
+from embargo_bot.domain.classification import Classification
+from embargo_bot.domain.errors import ListError
+from embargo_bot.lists.catalogue import ListCatalogue, load_lists, select_lists, unique_recipients
+from embargo_bot.lists.parse import ListProblem, Recipient, RecipientList, parse_list
 
 SHIPPED = Path(__file__).parent.parent / "recipients"
 

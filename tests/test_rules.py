@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from embargo_bot.classification import Classification
-from embargo_bot.packs import Pack, PackState, Stage, StageKind, StageState
-from embargo_bot.rules import Action, decide, may_send
+from embargo_bot.delivery.rules import Action, decide, may_send
+from embargo_bot.domain.classification import Classification
+from embargo_bot.domain.packs import Pack, PackState, Stage, StageKind, StageState
 
 LIFT = datetime(2022, 2, 23, 11, 0, tzinfo=UTC)
 NOTICE_DUE = datetime(2022, 2, 22, 9, 0, tzinfo=UTC)

@@ -28,11 +28,11 @@ from conftest import (
 )
 
 from embargo_bot.app import App, open_app
-from embargo_bot.cli import main
-from embargo_bot.errors import StoreError
-from embargo_bot.packs import StageKind
+from embargo_bot.cli.main import main
+from embargo_bot.devtools.standin_relay import StandInRelay
+from embargo_bot.domain.errors import StoreError
+from embargo_bot.domain.packs import StageKind
 from embargo_bot.settings import Settings
-from embargo_bot.standin_relay import StandInRelay
 
 PASSWORD = "Relay-Pa55word-never-shown"
 

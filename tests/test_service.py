@@ -31,11 +31,11 @@ from conftest import (
     write_big_list,
 )
 
-from embargo_bot.actions import cancel_pack
 from embargo_bot.app import App, open_app
-from embargo_bot.packs import DeliveryState, PackState, StageKind, StageState
+from embargo_bot.devtools.standin_relay import Received, StandInRelay
+from embargo_bot.domain.packs import DeliveryState, PackState, StageKind, StageState
+from embargo_bot.officials.actions import cancel_pack
 from embargo_bot.settings import Settings
-from embargo_bot.standin_relay import Received, StandInRelay
 
 EXPECTED = {"one@alpha.example", "shared@alpha.example", "one@beta.example"}
 

@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from embargo_bot.errors import ConfigError
-from embargo_bot.settings import Settings, SmtpSecurity, is_loopback, load_settings
+from embargo_bot.domain.errors import ConfigError
+from embargo_bot.domain.transport import SmtpSecurity, is_loopback
+from embargo_bot.settings import Settings, load_settings
 
 PASSWORD = "correct-horse-battery-staple"
 

@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from embargo_bot.errors import ConfigError
-from embargo_bot.smime import (
+from embargo_bot.domain.errors import ConfigError
+from embargo_bot.security.smime import (
     CERT_SETTING,
     KEY_SETTING,
     Signer,

@@ -17,10 +17,10 @@ from conftest import queue, running, stage_closed, wait_until
 from test_smime import Pki, pki  # noqa: F401 - the test PKI fixture
 
 from embargo_bot.app import open_app
-from embargo_bot.list_catalogue import load_lists
-from embargo_bot.packs import StageKind
+from embargo_bot.devtools.standin_relay import Received, StandInRelay
+from embargo_bot.domain.packs import StageKind
+from embargo_bot.lists.catalogue import load_lists
 from embargo_bot.settings import Settings
-from embargo_bot.standin_relay import Received, StandInRelay
 
 
 def write_lists(directory: Path, certificates: Pki) -> None:

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from embargo_bot.errors import InputError
-from embargo_bot.times import (
+from embargo_bot.domain.errors import InputError
+from embargo_bot.domain.times import (
     describe,
     describe_short,
     describe_span,

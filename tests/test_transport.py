@@ -13,10 +13,10 @@ import trustme
 from conftest import queue, running, stage_closed, wait_until
 
 from embargo_bot.app import open_app
-from embargo_bot.errors import ConfigError
-from embargo_bot.packs import DeliveryState, StageKind
+from embargo_bot.devtools.standin_relay import StandInRelay
+from embargo_bot.domain.errors import ConfigError
+from embargo_bot.domain.packs import DeliveryState, StageKind
 from embargo_bot.settings import Settings, load_settings
-from embargo_bot.standin_relay import StandInRelay
 
 TLS = {"smtp_security": "starttls", "retry_backoff": "0.1s", "retry_for": "2s"}
 
@@ -101,7 +101,8 @@ def test_clear_text_to_a_host_off_this_machine_needs_an_explicit_override(
 def test_run_warns_loudly_when_told_to_send_in_clear(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from embargo_bot import cli, handlers
+    from embargo_bot.cli import commands as handlers
+    from embargo_bot.cli import main as cli
 
     monkeypatch.setenv("EMBARGO_BOT_SMTP_HOST", "relay.example.org")
     monkeypatch.setenv("EMBARGO_BOT_SMTP_SECURITY", "none")

@@ -6,10 +6,10 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 
-from embargo_bot.audit import GENESIS, AuditEntry, canonical, entry_mac, from_row, head_mac
+from embargo_bot.domain.times import to_storage
+from embargo_bot.security.audit import GENESIS, AuditEntry, canonical, entry_mac, from_row, head_mac
 from embargo_bot.store.core import Connection
 from embargo_bot.store.schema import AUDIT_COLUMNS
-from embargo_bot.times import to_storage
 
 HEAD = "audit_head"
 

@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Self
 
-from embargo_bot.errors import StoreError
+from embargo_bot.domain.errors import StoreError
 from embargo_bot.store.schema import SCHEMA, SCHEMA_VERSION, TRIGGERS
 
 

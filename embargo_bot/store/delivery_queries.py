@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from embargo_bot.outcomes import Outcome
-from embargo_bot.packs import (
+from embargo_bot.domain.outcomes import Outcome
+from embargo_bot.domain.packs import (
     HOLDING_KINDS,
     Attempt,
     Delivery,
@@ -16,10 +16,10 @@ from embargo_bot.packs import (
     NewDelivery,
     StageKind,
 )
+from embargo_bot.domain.times import to_storage
 from embargo_bot.store import rows
 from embargo_bot.store.schema import ATTEMPT_COLUMNS, DELIVERY_COLUMNS
 from embargo_bot.store.stage_queries import StageQueries
-from embargo_bot.times import to_storage
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from embargo_bot.errors import StoreError
-from embargo_bot.packs import (
+from embargo_bot.domain.errors import StoreError
+from embargo_bot.domain.packs import (
     HOLDING_KINDS,
     NewStage,
     Pack,
@@ -23,10 +23,10 @@ from embargo_bot.packs import (
     StageKind,
     StageState,
 )
+from embargo_bot.domain.times import to_storage
 from embargo_bot.store import rows
 from embargo_bot.store.audit_queries import AuditQueries
 from embargo_bot.store.schema import PACK_COLUMNS, PACK_FROM, VERSION_COLUMNS
-from embargo_bot.times import to_storage
 
 _HOLDING = tuple(kind.value for kind in HOLDING_KINDS)
 

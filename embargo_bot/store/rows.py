@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from embargo_bot.classification import Classification
-from embargo_bot.packs import (
+from embargo_bot.domain.classification import Classification
+from embargo_bot.domain.outcomes import OutcomeKind
+from embargo_bot.domain.packs import (
     Attempt,
     Delivery,
     DeliveryState,
-    OutcomeKind,
     Pack,
     PackState,
     PackVersion,
@@ -18,7 +18,7 @@ from embargo_bot.packs import (
     StageKind,
     StageState,
 )
-from embargo_bot.times import from_storage, to_storage
+from embargo_bot.domain.times import from_storage, to_storage
 
 Row = tuple[Any, ...]
 

@@ -19,12 +19,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from embargo_bot.errors import StoreError
-from embargo_bot.packs import NewStage, PackState, Stage, StageKind, StageState
+from embargo_bot.domain.errors import StoreError
+from embargo_bot.domain.packs import NewStage, PackState, Stage, StageKind, StageState
+from embargo_bot.domain.times import to_storage
 from embargo_bot.store import rows
 from embargo_bot.store.pack_queries import PackQueries
 from embargo_bot.store.schema import STAGE_COLUMNS
-from embargo_bot.times import to_storage
 
 _CLAIM = f"""
 UPDATE stages SET state = 'sending', owner = :owner, lease_until = :lease_until,

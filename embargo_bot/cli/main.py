@@ -1,0 +1,44 @@
+"""The entry point: parse the arguments, run the command, turn errors into one line.
+
+Every error embargo-bot raises on purpose becomes one clear message on stderr
+and a non-zero exit; ``--json`` puts exactly one JSON document on stdout.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from embargo_bot.cli.parser import build_parser
+from embargo_bot.domain.errors import EmbargoBotError
+
+if TYPE_CHECKING:
+    import argparse
+
+    from rich.console import Console
+
+# Everything this process writes (the store, previews, demo output) holds or
+# may hold embargoed material: no access for other users, ever.
+PRIVATE_UMASK = 0o077
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    previous_umask = os.umask(PRIVATE_UMASK)
+    try:
+        from rich.console import Console
+
+        commands = importlib.import_module("embargo_bot.cli.commands")
+        handler: Callable[[argparse.Namespace, Console], int] = getattr(commands, args.handler)
+        return handler(args, Console())
+    except EmbargoBotError as exc:
+        # Plain text, never wrapped: each "file:line: message" stays one line to grep.
+        sys.stderr.write(f"embargo-bot: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        os.umask(previous_umask)

@@ -1,0 +1,210 @@
+"""The long-running service: keeps APScheduler's timetable in step with the store.
+
+The store is the truth. APScheduler only holds an in-memory date job per open
+stage, rebuilt from the store at start and re-synced whenever another process
+commits (``PRAGMA data_version``), so a pack queued or cancelled from the
+command line is picked up within one poll interval. A fired job only asks the
+``StageRunner`` to try; the runner re-checks the clock and claims the stage
+with a conditional update before anything is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import uuid
+from datetime import UTC, timedelta
+from pathlib import Path
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+
+from embargo_bot.delivery.retention import purge_expired
+from embargo_bot.delivery.stage_runner import StageRunner
+from embargo_bot.domain.errors import EmbargoBotError
+from embargo_bot.domain.packs import StageKind
+from embargo_bot.domain.times import Clock
+from embargo_bot.lists.catalogue import list_fingerprint
+from embargo_bot.store import Store
+
+log = logging.getLogger(__name__)
+
+LISTS_SEEN = "lists_seen"
+# How long before the lift the live email is made ready to go.
+PREPARE_AHEAD = timedelta(seconds=5)
+
+# Re-read the whole timetable this often even if nothing seems to have changed:
+# covers a clock step and a lease that ran out.
+FULL_SYNC_EVERY = 15.0
+
+
+def new_owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def is_dead_local_owner(owner: str, *, host: str, pid: int) -> bool:
+    """A stage owner on this host whose process has gone (killed, crashed)."""
+    owner_host, _, rest = owner.partition(":")
+    owner_pid_text = rest.partition(":")[0]
+    if owner_host != host or not owner_pid_text.isdigit():
+        return False
+    owner_pid = int(owner_pid_text)
+    if owner_pid == pid:
+        return False
+    try:
+        os.kill(owner_pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class Service:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        runner: StageRunner,
+        clock: Clock,
+        poll_interval: float,
+        retain: timedelta | None = None,
+        recipients_dir: Path | None = None,
+    ) -> None:
+        self._retain = retain
+        self._recipients_dir = recipients_dir
+        self._store = store
+        self._runner = runner
+        self._clock = clock
+        self._poll_interval = poll_interval
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._stop = asyncio.Event()
+        # Set when one of our own stages ends: our own commits do not change
+        # data_version, and a stage that waited on it may now start.
+        self._resync = False
+
+    def stop(self) -> None:
+        """Ask the service to stop: messages in flight finish, the rest wait for next start."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        scheduler = AsyncIOScheduler(
+            timezone=UTC,
+            job_defaults={
+                # APScheduler's default grace of 1 s would silently drop a stage
+                # due while the service was down; lateness is decided by rules.py.
+                "misfire_grace_time": None,
+                "coalesce": True,
+                "max_instances": 1,
+            },
+        )
+        scheduler.start()
+        log.info("service started as %s", self._runner.owner)
+        try:
+            await self._loop(scheduler)
+        finally:
+            scheduler.shutdown(wait=False)
+            self._runner.close_warm()
+            running = list(self._running.values())
+            if running:
+                log.info(
+                    "waiting for %d stage(s) to stop after their message in flight", len(running)
+                )
+                await asyncio.gather(*running, return_exceptions=True)
+            log.info("service stopped")
+
+    async def _loop(self, scheduler: AsyncIOScheduler) -> None:
+        seen_version: int | None = None
+        since_full = FULL_SYNC_EVERY
+        while not self._stop.is_set():
+            version = self._store.data_version()
+            if version != seen_version or self._resync or since_full >= FULL_SYNC_EVERY:
+                self._resync = False
+                self._sync(scheduler)
+                if since_full >= FULL_SYNC_EVERY or seen_version is None:
+                    self._housekeeping()
+                seen_version, since_full = version, 0.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=self._poll_interval)
+            since_full += self._poll_interval
+
+    def _sync(self, scheduler: AsyncIOScheduler) -> None:
+        self._reclaim_abandoned()
+        wanted = {str(stage.id): stage for stage in self._store.runnable_stages()}
+        now = self._clock()
+        for stage in list(wanted.values()):
+            if stage.kind is StageKind.LIVE and stage.due_at - PREPARE_AHEAD > now:
+                wanted[f"{stage.id}/prepare"] = stage
+        for job in scheduler.get_jobs():
+            if job.id not in wanted:
+                job.remove()
+        for job_id, stage in wanted.items():
+            if stage.id in self._running:
+                continue
+            preparing = job_id.endswith("/prepare")
+            run_date = stage.due_at - PREPARE_AHEAD if preparing else stage.due_at
+            job = scheduler.get_job(job_id)
+            if job is not None and job.next_run_time == run_date:
+                continue
+            scheduler.add_job(
+                self._prepare if preparing else self._fire,
+                trigger=DateTrigger(run_date=run_date, timezone=UTC),
+                args=(stage.id,),
+                id=job_id,
+                replace_existing=True,
+            )
+
+    def _housekeeping(self) -> None:
+        """Now and then: delete long-public material, and note changed list files."""
+        audit = self._runner.audit
+        if self._retain is not None:
+            purged = purge_expired(self._store, now=self._clock(), retain=self._retain, audit=audit)
+            if purged:
+                log.info("deleted the material of %d pack(s) past retention", len(purged))
+        if self._recipients_dir is not None:
+            fingerprint = json.dumps(list_fingerprint(self._recipients_dir), sort_keys=True)
+            if self._store.meta(LISTS_SEEN) != fingerprint.encode():
+                with self._store.transaction():
+                    self._store.set_meta(LISTS_SEEN, fingerprint.encode())
+                    audit("lists changed", None, files=json.loads(fingerprint))
+                log.info("recipient lists changed since last seen; recorded in the audit log")
+
+    def _reclaim_abandoned(self) -> None:
+        host, pid = socket.gethostname(), os.getpid()
+        dead = [
+            owner
+            for owner in self._store.stage_owners()
+            if is_dead_local_owner(owner, host=host, pid=pid)
+        ]
+        reclaimed = self._store.reclaim_abandoned(self._clock(), dead)
+        if reclaimed:
+            log.warning("resuming %d stage(s) left unfinished by a stopped instance", reclaimed)
+
+    async def _prepare(self, stage_id: int) -> None:
+        try:
+            await self._runner.prepare(stage_id)
+        except EmbargoBotError as exc:
+            log.warning("stage %d could not be prepared ahead: %s", stage_id, exc)
+
+    async def _fire(self, stage_id: int) -> None:
+        if stage_id in self._running or self._stop.is_set():
+            return
+        task = asyncio.create_task(self._run_stage(stage_id))
+        self._running[stage_id] = task
+        task.add_done_callback(lambda _: self._stage_ended(stage_id))
+
+    def _stage_ended(self, stage_id: int) -> None:
+        self._running.pop(stage_id, None)
+        self._resync = True
+
+    async def _run_stage(self, stage_id: int) -> None:
+        try:
+            await self._runner.run(stage_id, self._stop)
+        except EmbargoBotError as exc:
+            log.error("stage %d failed: %s", stage_id, exc)
+        except Exception:
+            log.exception("stage %d crashed; it will be retried when its claim runs out", stage_id)

@@ -1,0 +1,117 @@
+"""Handing messages to the mail relay over SMTP, with aiosmtplib.
+
+A ``RelaySession`` is one reused connection; a stage opens one per worker
+(aiosmtplib serialises sends on a connection, so parallelism needs several).
+It reconnects by itself after the relay drops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import aiosmtplib
+from pydantic import SecretStr
+
+from embargo_bot.delivery.smtp_errors import from_exception
+from embargo_bot.domain.outcomes import Outcome, accepted
+from embargo_bot.domain.transport import SmtpSecurity
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    host: str
+    port: int
+    security: SmtpSecurity
+    username: str | None
+    password: SecretStr | None
+    timeout: float
+    ca_file: Path | None
+    helo_name: str
+
+
+class RelaySession:
+    """One SMTP connection, opened on first use and reopened after a failure."""
+
+    def __init__(self, config: RelayConfig) -> None:
+        self._config = config
+        self._client: aiosmtplib.SMTP | None = None
+
+    async def __aenter__(self) -> RelaySession:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def send(self, sender: str, recipient: str, message: bytes) -> Outcome:
+        """Offer one message for one recipient; never raises for a mail failure."""
+        # aiosmtplib's timeout is per socket operation; this bounds the whole message.
+        budget = self._config.timeout * 4
+        try:
+            async with asyncio.timeout(budget):
+                client = await self._connected()
+                _, reply = await client.sendmail(sender, [recipient], message)
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            if not isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+                await self._discard()
+            return from_exception(exc)
+        return accepted(250, reply)
+
+    async def open(self) -> None:
+        """Connect ahead of use; a failure now is left for the first send to meet and record."""
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+            async with asyncio.timeout(self._config.timeout):
+                await self._connected()
+
+    def discard(self) -> None:
+        """Drop the connection without a goodbye: for sessions never used."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    async def _connected(self) -> aiosmtplib.SMTP:
+        if self._client is not None and self._client.is_connected:
+            return self._client
+        config = self._config
+        client = aiosmtplib.SMTP(
+            hostname=config.host,
+            port=config.port,
+            username=config.username,
+            password=None if config.password is None else config.password.get_secret_value(),
+            timeout=config.timeout,
+            use_tls=config.security is SmtpSecurity.TLS,
+            # True, not the default None: a relay that stops offering STARTTLS
+            # must be an error, never a silent downgrade to clear text.
+            start_tls=config.security is SmtpSecurity.STARTTLS,
+            validate_certs=True,
+            tls_context=_tls_context(config.ca_file) if config.ca_file else None,
+            local_hostname=config.helo_name,
+        )
+        await client.connect()
+        self._client = client
+        return client
+
+    async def _discard(self) -> None:
+        self.discard()
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is None or not client.is_connected:
+            return
+        try:
+            await client.quit()
+        except (aiosmtplib.SMTPException, OSError):
+            client.close()
+
+
+def _tls_context(ca_file: Path) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(ca_file))

@@ -1,0 +1,322 @@
+"""Sending one claimed stage: every recipient over reused connections, each outcome recorded.
+
+Recording happens after the relay's answer and before the next message, one
+commit per message, so a crash at any point leaves at most the message in
+flight unrecorded: a restart sends it again rather than losing it.
+
+While a stage sends, a watcher keeps its claim alive and stops it if the pack
+is withdrawn, or changes under it (rescheduled or amended): the stage is then
+handed back and restarts with a message that says the new thing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from embargo_bot.delivery.pacing import ByteBudget, RateLimiter, RelayGate
+from embargo_bot.delivery.retry import RetryPolicy
+from embargo_bot.delivery.rules import may_send
+from embargo_bot.delivery.smtp import RelayConfig, RelaySession
+from embargo_bot.delivery.work_queue import DeliveryQueue
+from embargo_bot.domain.outcomes import Outcome, OutcomeKind
+from embargo_bot.domain.packs import (
+    Delivery,
+    DeliveryState,
+    NewStage,
+    Pack,
+    PackState,
+    Stage,
+    StageKind,
+    StageState,
+)
+from embargo_bot.domain.times import Clock
+from embargo_bot.messages.builder import BuiltMessage
+from embargo_bot.messages.mime import StageMessage
+from embargo_bot.messages.mime import personalise as personalise_message
+from embargo_bot.security.audit import Auditor
+from embargo_bot.security.smime import encrypt_entity, load_recipient_certificate
+from embargo_bot.store import Store
+
+log = logging.getLogger(__name__)
+
+
+# While the relay is down at the lift, try it at least this often.
+LIVE_RELAY_PROBE = timedelta(seconds=30)
+
+# Stages that report to the official when they finish; not reports and test sends.
+REPORTED_KINDS = (
+    StageKind.NOTICE,
+    StageKind.LIVE,
+    StageKind.CHANGED,
+    StageKind.UPDATED,
+    StageKind.WITHDRAWN,
+)
+
+
+@dataclass(frozen=True)
+class SendingContext:
+    """What a sending stage needs from the instance that claimed it."""
+
+    store: Store
+    relay: RelayConfig
+    connections: int
+    lease: timedelta
+    retry: RetryPolicy
+    clock: Clock
+    owner: str
+    sender_address: str
+    limiter: RateLimiter
+    budget: ByteBudget
+    audit: Auditor
+
+
+class StageSession:
+    """One claimed stage while it is being sent."""
+
+    def __init__(
+        self, context: SendingContext, pack: Pack, stage: Stage, stop: asyncio.Event
+    ) -> None:
+        self.context = context
+        self.store = context.store
+        self.pack = pack
+        self.stage = stage
+        self.stop = stop
+        self.halt = asyncio.Event()  # withdrawn, changed, lease lost, or too early
+        self.halt_reason = ""
+        self.gate = RelayGate()
+
+    @property
+    def label(self) -> str:
+        return f"pack {self.pack.id}: {self.stage.label}"
+
+    def fail(self, reason: str) -> None:
+        """The stage could not start (e.g. no usable list): close it with a report."""
+        self._finish(StageState.FAILED, reason)
+        log.error("%s could not start: %s", self.label, reason)
+
+    async def send(self, built: BuiltMessage, warm: list[RelaySession]) -> None:
+        """Send to every pending recipient over reused connections, then close the stage."""
+        context, store = self.context, self.store
+        pending = store.deliveries(
+            self.pack.id, stage_id=self.stage.id, state=DeliveryState.PENDING
+        )
+        started = time.monotonic()
+        log.info("%s started: %d to send", self.label, len(pending))
+        queue = DeliveryQueue((self._ready_at(d), d) for d in pending)
+        watcher = asyncio.create_task(self._watch(queue))
+        try:
+            workers = min(context.connections, max(1, len(pending)))
+            sessions = [warm.pop() if warm else RelaySession(context.relay) for _ in range(workers)]
+            for unused in warm:
+                unused.discard()
+            await asyncio.gather(*(self._worker(queue, built, s) for s in sessions))
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        self._close(time.monotonic() - started)
+
+    def _ready_at(self, delivery: Delivery) -> float:
+        """A monotonic time for a delivery's next try: now, or its recorded retry time."""
+        if delivery.next_attempt_at is None:
+            return 0.0
+        wait = (delivery.next_attempt_at - self.context.clock()).total_seconds()
+        return time.monotonic() + max(0.0, wait)
+
+    def _finish(self, state: StageState, detail: str) -> None:
+        """Close the stage, with its delivery report and audit entry, in one commit."""
+        note = self.store.stage(self.stage.id).detail
+        if note and note.startswith("lists left out"):
+            detail = f"{detail}; {note}"  # the report must say who was not sent to, and why
+        with self.store.transaction():
+            self.store.finish_stage(
+                self.stage.id,
+                self.context.clock(),
+                state,
+                detail,
+                owner=self.context.owner,
+                report=self._report() if state is not StageState.CANCELLED else None,
+            )
+            self.context.audit(
+                f"stage {state}", self.pack.id, stage=self.stage.label, detail=detail
+            )
+
+    def _report(self) -> NewStage | None:
+        if self.stage.kind not in REPORTED_KINDS:
+            return None
+        return NewStage(StageKind.REPORT, self.context.clock(), report_of=self.stage.id)
+
+    async def _worker(
+        self, queue: DeliveryQueue, built: BuiltMessage, session: RelaySession
+    ) -> None:
+        context = self.context
+        sender = context.sender_address
+        async with session:
+            while not (self.stop.is_set() or self.halt.is_set()):
+                delivery = await queue.take()
+                if delivery is None:
+                    return
+                if self.stop.is_set() or self.halt.is_set():
+                    await queue.done(delivery)  # left pending for the next run
+                    return
+                if not may_send(self.stage.kind, self.pack, context.clock()):
+                    self._halt("the clock is before the lift: nothing more goes until it lifts")
+                    await queue.done(delivery)
+                    return
+                # Waits end early on a stop: a backoff must not hold up a clean shutdown.
+                await self._pause(self.gate.remaining())
+                await self._pause(context.limiter.reserve())
+                if self.halt.is_set():
+                    await queue.done(delivery)  # left pending for the next run
+                    return
+                async with context.budget.hold(len(built.message.body)):
+                    try:
+                        message = self._for_recipient(built.message, delivery)
+                    except ValueError as exc:
+                        # Never in clear to someone whose list says encrypt: fail instead.
+                        outcome = Outcome(OutcomeKind.PERMANENT, None, f"not sent: {exc}")
+                    else:
+                        data = personalise_message(
+                            message,
+                            to_address=delivery.email,
+                            to_name=delivery.name,
+                            message_id=delivery.message_id,
+                            date=delivery.created_at,
+                        )
+                        del message
+                        outcome = await session.send(sender, delivery.email, data)
+                        del data
+                retry_at = self._record(delivery, outcome, built)
+                await queue.done(delivery, retry_at=retry_at)
+
+    async def _pause(self, seconds: float) -> None:
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.halt.wait(), timeout=seconds)
+
+    def _for_recipient(self, message: StageMessage, delivery: Delivery) -> StageMessage:
+        """The stage's message, encrypted to the recipient's certificate if they have one."""
+        if delivery.certificate is None:
+            return message
+        certificate = load_recipient_certificate(
+            Path(delivery.certificate), delivery.email, now=self.context.clock()
+        )
+        return replace(message, body=encrypt_entity(message.body, certificate))
+
+    def _record(self, delivery: Delivery, outcome: Outcome, built: BuiltMessage) -> float | None:
+        """Record one attempt; the monotonic time to try again, if it should be."""
+        now = self.context.clock()
+        retry_at = None
+        if outcome.kind is OutcomeKind.ACCEPTED:
+            state = DeliveryState.SENT
+            self.gate.reopen()
+        elif outcome.kind is OutcomeKind.PERMANENT:
+            state = DeliveryState.FAILED
+        else:
+            retry_at = self._retry_time(delivery, outcome, now)
+            state = DeliveryState.PENDING if retry_at is not None else DeliveryState.FAILED
+        self.store.record_attempt(
+            self.stage.id,
+            delivery.email,
+            outcome,
+            now,
+            state=state,
+            retry_at=retry_at,
+            version=built.version,
+            lift_seq=built.lift_seq,
+        )
+        if state is DeliveryState.FAILED:
+            log.warning("%s to %s failed: %s", self.label, delivery.email, outcome.reply)
+        if retry_at is None:
+            return None
+        return time.monotonic() + (retry_at - now).total_seconds()
+
+    def _retry_time(self, delivery: Delivery, outcome: Outcome, now: datetime) -> datetime | None:
+        policy = self.context.retry
+        started = self.stage.started_at or now
+        if outcome.relay_level:
+            # The relay, not this recipient, is the problem. Every connection
+            # waits, and this message goes first when it is back.
+            wait = policy.wait(self.gate.failures + 1)
+            if self.stage.kind is StageKind.LIVE:
+                wait = min(wait, LIVE_RELAY_PROBE)  # the public link must not wait long
+            self.gate.close_for(wait.total_seconds())
+            level = logging.ERROR if self.stage.kind is StageKind.LIVE else logging.WARNING
+            log.log(
+                level,
+                "%s: the relay cannot be reached (%s); trying again with backoff until %s",
+                self.label,
+                outcome.reply,
+                (started + policy.window).isoformat(timespec="seconds"),
+            )
+            return now if now < started + policy.window else None
+        return policy.next_try(attempt=delivery.attempts + 1, now=now, started=started)
+
+    async def _watch(self, queue: DeliveryQueue) -> None:
+        """Keep the claim alive; stop if the pack is withdrawn or changes under this stage."""
+        try:
+            await self._watch_pack()
+        finally:
+            await queue.close()
+
+    async def _watch_pack(self) -> None:
+        context, pack, kind = self.context, self.pack, self.stage.kind
+        interval = min(0.5, context.lease.total_seconds() / 3)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), timeout=interval)
+            if self.stop.is_set():
+                self._halt("the service is stopping")
+                return
+            state, version, lift_seq = self.store.pack_state(pack.id)
+            if state is PackState.CANCELLED and kind is not StageKind.WITHDRAWN:
+                self._halt("the pack was withdrawn")
+                return
+            if kind in (StageKind.NOTICE, StageKind.UPDATED) and version != pack.version:
+                self._halt("the pack was amended: restarting with the new version")
+                return
+            if kind in (StageKind.NOTICE, StageKind.UPDATED, StageKind.CHANGED) and (
+                lift_seq != pack.lift_seq
+            ):
+                self._halt("the embargo was rescheduled: restarting with the new lift")
+                return
+            lease_until = context.clock() + context.lease
+            if not self.store.renew_lease(self.stage.id, context.owner, lease_until):
+                self._halt("another instance took over this stage")
+                return
+
+    def _halt(self, reason: str) -> None:
+        if not self.halt.is_set():
+            self.halt_reason = reason
+            self.halt.set()
+            log.warning("%s stopping: %s", self.label, reason)
+
+    def _close(self, elapsed: float) -> None:
+        context, store, stage = self.context, self.store, self.stage
+        now = context.clock()
+        state, _, _ = store.pack_state(self.pack.id)
+        if state is PackState.CANCELLED and stage.kind is not StageKind.WITHDRAWN:
+            store.cancel_pending(stage.id, now, "not sent: the pack was withdrawn")
+            self._finish(StageState.CANCELLED, "pack withdrawn")
+            log.warning("%s cancelled part-way: the pack was withdrawn", self.label)
+            return
+        summary = store.stage_summary(stage.id)
+        if summary.pending:
+            store.release_stage(stage.id, context.owner)
+            log.info(
+                "%s paused after %.1fs with %d still to send (%s)",
+                self.label,
+                elapsed,
+                summary.pending,
+                self.halt_reason or "stopping",
+            )
+            return
+        detail = f"{summary.sent} sent, {summary.failed} failed"
+        self._finish(StageState.DONE, detail)
+        log.info("%s finished in %.1fs: %s", self.label, elapsed, detail)

@@ -1,0 +1,79 @@
+"""How a stage went: the figures the delivery report and ``show`` give the official."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from embargo_bot.domain.packs import Delivery, DeliveryState, Stage
+
+
+@dataclass(frozen=True)
+class Failure:
+    email: str
+    reply: str
+
+
+@dataclass(frozen=True)
+class StageReport:
+    label: str
+    due_at: datetime
+    state: str
+    detail: str | None
+    recipients: int
+    sent: int
+    failed: int
+    pending: int
+    first_after: timedelta | None  # first message accepted, after the stage's time
+    last_after: timedelta | None
+    failures: tuple[Failure, ...]
+
+
+def summarise(stage: Stage, deliveries: Sequence[Delivery]) -> StageReport:
+    sent = [d for d in deliveries if d.state is DeliveryState.SENT]
+    accepted = sorted(d.updated_at for d in sent)
+    return StageReport(
+        label=stage.label,
+        due_at=stage.due_at,
+        state=stage.state.value,
+        detail=stage.detail,
+        recipients=len(deliveries),
+        sent=len(sent),
+        failed=sum(d.state is DeliveryState.FAILED for d in deliveries),
+        pending=sum(d.state is DeliveryState.PENDING for d in deliveries),
+        first_after=accepted[0] - stage.due_at if accepted else None,
+        last_after=accepted[-1] - stage.due_at if accepted else None,
+        failures=tuple(
+            Failure(email=d.email, reply=d.reply or "no reply recorded")
+            for d in deliveries
+            if d.state is DeliveryState.FAILED
+        ),
+    )
+
+
+def lateness(delivery: Delivery, stage: Stage) -> timedelta | None:
+    """How long after its stage's time a message was accepted."""
+    if delivery.state is not DeliveryState.SENT:
+        return None
+    return delivery.updated_at - stage.due_at
+
+
+def describe_offset(offset: timedelta | None) -> str:
+    """'+0.012s', '+4m 10s': a short, signed time after the stage's time."""
+    if offset is None:
+        return "-"
+    seconds = offset.total_seconds()
+    if abs(seconds) < 60:
+        return f"{seconds:+.3f}s"
+    minutes, rest = divmod(int(abs(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    sign = "-" if seconds < 0 else "+"
+    return f"{sign}{hours}h {minutes}m" if hours else f"{sign}{minutes}m {rest}s"
+
+
+def estimate(recipients: int, per_minute: int | None) -> timedelta | None:
+    """How long a stage takes under the relay's rate limit (None: no limit set)."""
+    if per_minute is None or recipients <= 0:
+        return None
+    return timedelta(minutes=recipients / per_minute)

@@ -1,0 +1,160 @@
+"""The recipient lists as a whole: reading the folder, and choosing lists for a pack.
+
+Parsing one file is ``recipients.parse_list`` (pure); this module does the
+I/O (files, certificates) and the choices that depend on a pack.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import MappingProxyType
+
+from embargo_bot.domain.classification import Classification
+from embargo_bot.domain.errors import ListError
+from embargo_bot.lists.parse import (
+    LIST_SUFFIXES,
+    ListProblem,
+    Recipient,
+    RecipientList,
+    parse_list,
+)
+from embargo_bot.security.smime import load_recipient_certificate
+
+
+@dataclass(frozen=True)
+class ListCatalogue:
+    """Every list file in the folder: the valid lists by key, and every problem found."""
+
+    directory: Path
+    lists: Mapping[str, RecipientList]  # only the valid lists
+    problems: tuple[ListProblem, ...]
+
+
+def _read_list(path: Path) -> tuple[RecipientList | None, list[ListProblem]]:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return None, [ListProblem(path, None, f"cannot read the file: {exc.strerror}")]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        message = f"not valid UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8"
+        return None, [ListProblem(path, line, message)]
+    return parse_list(path, text)
+
+
+def load_lists(directory: Path, *, now: datetime | None = None) -> ListCatalogue:
+    """Read and validate every list file in ``directory``, in name order.
+
+    Recipients' S/MIME certificates are read and checked here too (readable,
+    in date at ``now``, for that address): a list naming a bad one is invalid.
+    """
+    if not directory.is_dir():
+        raise ListError(
+            f"Recipient list directory {directory} not found; "
+            "set EMBARGO_BOT_RECIPIENTS_DIR to the folder that holds the list files."
+        )
+    # Dotfiles are editor lock and backup files, not lists.
+    paths = [p for p in sorted(directory.iterdir()) if p.suffix in LIST_SUFFIXES]
+    paths = [p for p in paths if not p.name.startswith(".")]
+    if not paths:
+        raise ListError(f"No recipient lists (*.yaml or *.yml files) in {directory}; add one.")
+    lists: dict[str, RecipientList] = {}
+    problems: list[ListProblem] = []
+    first_path: dict[str, Path] = {}
+    for path in paths:
+        recipient_list, file_problems = _read_list(path)
+        if path.stem in first_path:
+            # Either file could be the one meant; sending to the wrong one is worse than refusing.
+            lists.pop(path.stem, None)
+            other = first_path[path.stem].name
+            message = f"list key '{path.stem}' is also used by {other}; rename or remove one"
+            file_problems.insert(0, ListProblem(path, None, message))
+            recipient_list = None
+        first_path.setdefault(path.stem, path)
+        if recipient_list is not None:
+            certificate_problems = _check_certificates(recipient_list, now or datetime.now(UTC))
+            if certificate_problems:
+                file_problems.extend(certificate_problems)
+                recipient_list = None
+        problems.extend(file_problems)
+        if recipient_list is not None:
+            lists[recipient_list.key] = recipient_list
+    return ListCatalogue(directory, MappingProxyType(lists), tuple(problems))
+
+
+def list_fingerprint(directory: Path) -> dict[str, str]:
+    """Each list file's SHA-256, by name: what the audit log records when lists change."""
+    if not directory.is_dir():
+        return {}
+    return {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(directory.iterdir())
+        if path.suffix in LIST_SUFFIXES and not path.name.startswith(".")
+    }
+
+
+def _check_certificates(recipient_list: RecipientList, now: datetime) -> list[ListProblem]:
+    problems = []
+    for recipient in recipient_list.recipients:
+        if recipient.certificate is None:
+            continue
+        try:
+            load_recipient_certificate(recipient.certificate, recipient.email, now=now)
+        except ValueError as exc:
+            problems.append(
+                ListProblem(recipient_list.path, recipient.line, f"smime_certificate: {exc}")
+            )
+    return problems
+
+
+def select_lists(
+    catalogue: ListCatalogue, keys: Sequence[str], classification: Classification
+) -> tuple[RecipientList, ...]:
+    """The lists a pack names, in order; ListError with every reason any cannot be used."""
+    selected, problems = usable_lists(catalogue, keys, classification)
+    if problems:
+        raise ListError("Cannot send to the recipient lists this pack names:", problems)
+    return selected
+
+
+def usable_lists(
+    catalogue: ListCatalogue, keys: Sequence[str], classification: Classification
+) -> tuple[tuple[RecipientList, ...], tuple[str, ...]]:
+    """The named lists that can be used now, and why each of the others cannot."""
+    if not keys:
+        raise ListError("The pack names no recipient lists; name at least one.")
+    invalid: dict[str, list[ListProblem]] = {}
+    for problem in catalogue.problems:
+        invalid.setdefault(problem.path.stem, []).append(problem)
+    known = ", ".join(sorted(set(catalogue.lists) | set(invalid)))
+    selected: list[RecipientList] = []
+    problems: list[str] = []
+    for key in dict.fromkeys(keys):
+        recipient_list = catalogue.lists.get(key)
+        if key in invalid:
+            problems.extend(f"list {key!r} is invalid: {problem}" for problem in invalid[key])
+        elif recipient_list is None:
+            problems.append(f"no list {key!r} in {catalogue.directory}; known lists: {known}")
+        elif not recipient_list.max_classification.admits(classification):
+            problems.append(
+                f"list {key!r} is cleared only to {recipient_list.max_classification}, "
+                f"but the pack is marked {classification}; choose another list"
+            )
+        else:
+            selected.append(recipient_list)
+    return tuple(selected), tuple(problems)
+
+
+def unique_recipients(lists: Sequence[RecipientList]) -> tuple[Recipient, ...]:
+    """Every address once, kept by the first list that names it."""
+    seen: dict[str, Recipient] = {}
+    for recipient_list in lists:
+        for recipient in recipient_list.recipients:
+            seen.setdefault(recipient.email.casefold(), recipient)
+    return tuple(seen.values())

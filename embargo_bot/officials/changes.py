@@ -1,0 +1,149 @@
+"""Changing a queued pack: reschedule the lift, amend the material.
+
+Partners who already hold the notice are told automatically: each change
+adds a follow-up stage ("changed" or "updated") in the same transaction, and
+the service sends it at once to exactly those who hold the older word.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+
+from embargo_bot.app import App
+from embargo_bot.domain.errors import InputError
+from embargo_bot.domain.packs import NewStage, Pack, PackContent, PackVersion, StageKind, StageState
+from embargo_bot.domain.times import describe, parse_when
+from embargo_bot.lists.catalogue import load_lists, select_lists
+from embargo_bot.officials.fields import read_named_files
+from embargo_bot.officials.guards import require_not_yet_live
+from embargo_bot.officials.intake import (
+    AmendRequest,
+    WavePlan,
+    check_amend,
+    check_wave_times,
+    parse_wave,
+    union_of_lists,
+)
+from embargo_bot.officials.sealing import seal
+
+_RACE = "changed while you were changing it; check `embargo-bot show` and try again"
+
+
+def reschedule_pack(
+    app: App, pack_id: str, *, lift: str, waves: tuple[str, ...] = (), by: str
+) -> Pack:
+    """Move the lift, and with ``waves`` replace the notice waves not yet started."""
+    pack = app.store.get_pack(pack_id)
+    require_not_yet_live(app.store, pack, "rescheduled")
+    now, zone = app.clock(), app.settings.zone
+    problems: list[str] = []
+    lift_at = parse_when(lift, zone, field="--lift")
+    if lift_at <= now:
+        problems.append(f"--lift: {describe(lift_at, zone)} is in the past")
+    notice_stages = [s for s in app.store.stages(pack_id) if s.kind is StageKind.NOTICE]
+    unstarted = [
+        s
+        for s in notice_stages
+        if s.state is StageState.SCHEDULED and not app.store.is_expanded(s.id)
+    ]
+    new_waves = [parse_wave(text, now=now, zone=zone, problems=problems) for text in waves]
+    planned = [wave for wave in new_waves if wave is not None]
+    kept = [s for s in notice_stages if not (waves and s in unstarted)]
+    still_to_go = [
+        WavePlan(s.list_keys, s.due_at, f"notice wave {s.wave} (add --notice to move it)")
+        for s in kept
+        if s.state is StageState.SCHEDULED
+    ]
+    check_wave_times([*still_to_go, *planned], lift_at, zone=zone, problems=problems)
+    if problems:
+        raise InputError("cannot reschedule:\n" + "\n".join(f"  {p}" for p in problems))
+
+    catalogue = load_lists(app.settings.recipients_dir)
+    for wave in planned:
+        select_lists(catalogue, wave.list_keys, pack.classification)
+    kept_waves = [
+        WavePlan(s.list_keys, s.due_at) for s in kept if s.state is not StageState.CANCELLED
+    ]
+    first_new = max((s.wave or 0 for s in notice_stages), default=0) + 1
+    with app.store.transaction():
+        done = app.store.reschedule(
+            pack,
+            lift_at=lift_at,
+            list_keys=union_of_lists([*kept_waves, *planned]),
+            replace_waves=[s.id for s in unstarted] if waves else [],
+            new_waves=[
+                NewStage(StageKind.NOTICE, wave.at, list_keys=wave.list_keys, wave=number)
+                for number, wave in enumerate(sorted(planned, key=lambda w: w.at), start=first_new)
+            ],
+            follow_up=NewStage(
+                StageKind.CHANGED, now, base_lift_seq=pack.lift_seq, old_lift_at=pack.lift_at
+            ),
+            now=now,
+        )
+        if not done:
+            raise InputError(f"pack {pack_id} {_RACE}")
+        app.audit(
+            "rescheduled",
+            pack_id,
+            actor=by,
+            old_lift=pack.lift_at,
+            new_lift=lift_at,
+            new_waves=[{"lists": list(w.list_keys), "at": w.at} for w in planned],
+        )
+    return app.store.get_pack(pack_id)
+
+
+def amend_pack(app: App, pack_id: str, request: AmendRequest, *, by: str) -> Pack:
+    """Store a new version; holders of the notice get an "updated" email with it."""
+    pack = app.store.get_pack(pack_id)
+    require_not_yet_live(app.store, pack, "amended")
+    checked = check_amend(
+        request,
+        read_named_files(
+            pdf=request.pdf,
+            release=request.release,
+            social=request.social,
+            max_pdf_mb=app.settings.max_pdf_mb,
+        ),
+    )
+    current = app.messages.content(pack)
+    content = PackContent(
+        pdf=checked.pdf if checked.pdf is not None else current.pdf,
+        release=checked.release if checked.release is not None else current.release,
+        social=checked.social if checked.social is not None else current.social,
+    )
+    amended = replace(
+        pack,
+        version=pack.version + 1,
+        title=checked.title or pack.title,
+        url=checked.url or pack.url,
+        pdf_name=checked.pdf_name or pack.pdf_name,
+    )
+    app.messages.render_every_kind(amended, content)
+    version = PackVersion(
+        pack_id=pack.id,
+        version=amended.version,
+        title=amended.title,
+        url=amended.url,
+        pdf_name=amended.pdf_name,
+        changed=checked.changed,
+        note=checked.note,
+        changed_by=by,
+        changed_at=app.clock(),
+    )
+    follow_up = NewStage(StageKind.UPDATED, app.clock(), base_version=pack.version)
+    sealed = seal(app.vault, content)
+    with app.store.transaction():
+        if not app.store.amend(pack, version, sealed, follow_up):
+            raise InputError(f"pack {pack_id} {_RACE}")
+        app.audit(
+            "amended",
+            pack_id,
+            actor=by,
+            version=version.version,
+            changed=list(version.changed),
+            note=version.note,
+            pdf_sha256=hashlib.sha256(content.pdf).hexdigest(),
+        )
+    return app.store.get_pack(pack_id)

@@ -1,0 +1,301 @@
+"""Checking what an official asks to queue or amend, before anything is stored.
+
+``read_files`` is the only I/O; ``check_request`` is pure and reports every
+problem at once, each naming the option or file it is about.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from embargo_bot.domain.classification import Classification
+from embargo_bot.domain.errors import InputError
+from embargo_bot.domain.times import describe
+from embargo_bot.officials.fields import (
+    DEFAULT_MAX_PDF_MB,
+    InputFiles,
+    check_classification,
+    check_contact,
+    check_pdf,
+    check_url,
+    has_control_characters,
+    parse_time,
+    read_named_files,
+    safe_file_name,
+    single_line,
+    text_file,
+)
+
+MAX_TITLE = 200
+MAX_REFERENCE = 100
+# A notice time a little in the past is someone typing slowly, not a mistake.
+NOTICE_GRACE = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class QueueRequest:
+    """A queue command as typed: every value still a string or a path."""
+
+    title: str
+    pdf: Path
+    release: Path
+    social: Path | None
+    url: str
+    lift: str
+    lists: str | None
+    notice_at: str | None
+    classification: str
+    reference: str | None
+    contact: str | None
+    waves: tuple[str, ...] = ()  # "LISTS@WHEN", one per --notice
+
+
+@dataclass(frozen=True)
+class WavePlan:
+    """One notice wave: these lists, at this time."""
+
+    list_keys: tuple[str, ...]
+    at: datetime
+    option: str = field(default="--notice", compare=False)  # where it was typed, for errors
+
+
+@dataclass(frozen=True)
+class CheckedRequest:
+    title: str
+    reference: str | None
+    url: str
+    lift_at: datetime
+    classification: Classification
+    contact: str
+    waves: tuple[WavePlan, ...]
+    pdf: bytes
+    pdf_name: str
+    release: str
+    social: str | None
+
+    @property
+    def list_keys(self) -> tuple[str, ...]:
+        """Every list the pack names, across its waves: who gets the live email."""
+        return union_of_lists(self.waves)
+
+    @property
+    def notice_at(self) -> datetime:
+        return min(wave.at for wave in self.waves)
+
+
+def union_of_lists(waves: Sequence[WavePlan]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(key for wave in waves for key in wave.list_keys))
+
+
+def read_files(request: QueueRequest, *, max_pdf_mb: float = DEFAULT_MAX_PDF_MB) -> InputFiles:
+    return read_named_files(
+        pdf=request.pdf, release=request.release, social=request.social, max_pdf_mb=max_pdf_mb
+    )
+
+
+def check_request(
+    request: QueueRequest,
+    files: InputFiles,
+    *,
+    now: datetime,
+    zone: ZoneInfo,
+    default_contact: str,
+) -> CheckedRequest:
+    """Every check that needs no store: all problems in one ``InputError``."""
+    problems: list[str] = []
+    title = single_line(request.title, "--title", MAX_TITLE, problems, required=True)
+    reference = single_line(request.reference, "--reference", MAX_REFERENCE, problems)
+    url = check_url(request.url, problems)
+    classification = check_classification(request.classification, problems)
+    contact = check_contact(request.contact or default_contact, problems)
+    lift_at = parse_time(request.lift, zone, "--lift", problems)
+    if lift_at is not None and lift_at <= now:
+        problems.append(
+            f"--lift: {describe(lift_at, zone)} is in the past; an embargo must lift in the future"
+        )
+        lift_at = None  # one problem is enough: not also "the notice is after the lift"
+    waves = _check_waves(request, now=now, zone=zone, lift_at=lift_at, problems=problems)
+    pdf = check_pdf(files.pdf, request.pdf, problems)
+    release = text_file(files.release, "--release", request.release, problems)
+    social = (
+        None
+        if files.social is None or request.social is None
+        else text_file(files.social, "--social", request.social, problems)
+    )
+    _refuse(problems, "cannot queue this pack")
+    assert title is not None and url is not None and classification is not None
+    assert lift_at is not None and pdf is not None and release is not None
+    return CheckedRequest(
+        title=title,
+        reference=reference,
+        url=url,
+        lift_at=lift_at,
+        classification=classification,
+        contact=contact or default_contact,
+        waves=waves,
+        pdf=pdf,
+        pdf_name=safe_file_name(request.pdf.name),
+        release=release,
+        social=social,
+    )
+
+
+def _check_waves(
+    request: QueueRequest,
+    *,
+    now: datetime,
+    zone: ZoneInfo,
+    lift_at: datetime | None,
+    problems: list[str],
+) -> tuple[WavePlan, ...]:
+    planned: list[WavePlan | None] = []
+    if request.lists is not None or not request.waves:
+        keys = _list_keys(request.lists or "", "--lists", problems)
+        at = _wave_time(request.notice_at, "--notice-at", now=now, zone=zone, problems=problems)
+        planned.append(None if keys is None or at is None else WavePlan(keys, at, "--notice-at"))
+    elif request.notice_at is not None:
+        problems.append("--notice-at goes with --lists; with --notice, give LISTS@WHEN")
+    planned.extend(
+        parse_wave(text, now=now, zone=zone, problems=problems) for text in request.waves
+    )
+    waves = [wave for wave in planned if wave is not None]
+    check_wave_times(waves, lift_at, zone=zone, problems=problems)
+    return tuple(sorted(waves, key=lambda wave: wave.at))
+
+
+def parse_wave(text: str, *, now: datetime, zone: ZoneInfo, problems: list[str]) -> WavePlan | None:
+    """'police-scotland,copfs@2022-02-22 16:15' (or '...@now') as a wave."""
+    keys_text, at_sign, when = text.partition("@")
+    if not at_sign:
+        problems.append(
+            f"--notice {text!r}: give LISTS@WHEN, e.g. police-scotland,copfs@'2022-02-22 16:15'"
+        )
+        return None
+    keys = _list_keys(keys_text, f"--notice {text!r}", problems)
+    at = _wave_time(when, f"--notice {text!r}", now=now, zone=zone, problems=problems)
+    return None if keys is None or at is None else WavePlan(keys, at, f"--notice {text!r}")
+
+
+def check_wave_times(
+    waves: Sequence[WavePlan], lift_at: datetime | None, *, zone: ZoneInfo, problems: list[str]
+) -> None:
+    if lift_at is None:
+        return
+    for wave in waves:
+        if wave.at >= lift_at:
+            problems.append(
+                f"{wave.option}: the notice ({describe(wave.at, zone)}) must go before the "
+                f"lift ({describe(lift_at, zone)})"
+            )
+
+
+def _list_keys(text: str, option: str, problems: list[str]) -> tuple[str, ...] | None:
+    keys = tuple(dict.fromkeys(k.strip() for k in text.split(",") if k.strip()))
+    if any(has_control_characters(key) for key in keys):
+        problems.append(f"{option}: list names must not contain control characters")
+        return None
+    if not keys:
+        problems.append(f"{option}: name at least one recipient list, e.g. nca,copfs")
+        return None
+    return keys
+
+
+def _wave_time(
+    text: str | None, option: str, *, now: datetime, zone: ZoneInfo, problems: list[str]
+) -> datetime | None:
+    if text is None or text.strip().lower() == "now":
+        return now
+    at = parse_time(text, zone, option, problems)
+    if at is not None and at < now - NOTICE_GRACE:
+        problems.append(f"{option}: {describe(at, zone)} is in the past; use 'now' to send at once")
+        return None
+    return None if at is None else max(at, now)
+
+
+@dataclass(frozen=True)
+class AmendRequest:
+    pdf: Path | None
+    release: Path | None
+    social: Path | None
+    title: str | None
+    url: str | None
+    note: str
+
+
+@dataclass(frozen=True)
+class CheckedAmend:
+    """Only what changes; ``changed`` names it, in the words ``show`` uses."""
+
+    title: str | None
+    url: str | None
+    pdf: bytes | None
+    pdf_name: str | None
+    release: str | None
+    social: str | None
+    note: str
+
+    @property
+    def changed(self) -> tuple[str, ...]:
+        fields = ("title", "url", "pdf", "release", "social")
+        return tuple(name for name in fields if getattr(self, name) is not None)
+
+
+MAX_NOTE = 1000
+
+
+def check_amend(request: AmendRequest, files: InputFiles) -> CheckedAmend:
+    problems: list[str] = []
+    title = single_line(request.title, "--title", MAX_TITLE, problems)
+    url = None if request.url is None else check_url(request.url, problems)
+    pdf = None if request.pdf is None else check_pdf(files.pdf, request.pdf, problems)
+    release = (
+        None
+        if request.release is None
+        else text_file(files.release, "--release", request.release, problems)
+    )
+    social = (
+        None
+        if request.social is None
+        else text_file(files.social, "--social", request.social, problems)
+    )
+    note = single_line(request.note, "--note", MAX_NOTE, problems, required=True)
+    if not problems and not any(v is not None for v in (title, url, pdf, release, social)):
+        problems.append(
+            "nothing to amend: give at least one of --pdf --release --social --title --url"
+        )
+    _refuse(problems, "cannot amend this pack")
+    assert note is not None
+    return CheckedAmend(
+        title=title,
+        url=url,
+        pdf=pdf,
+        pdf_name=None if request.pdf is None else safe_file_name(request.pdf.name),
+        release=release,
+        social=social,
+        note=note,
+    )
+
+
+def _refuse(problems: list[str], summary: str) -> None:
+    if problems:
+        raise InputError(f"{summary}:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+def new_pack_id(title: str) -> str:
+    """Short, readable and unique enough: 'serious-organised-crime-7k2q'."""
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    words = re.findall(r"[a-z0-9]+", ascii_title.lower())
+    stem = ""
+    for word in words:
+        if len(stem) + len(word) + 1 > 24:
+            break
+        stem = f"{stem}-{word}" if stem else word
+    suffix = "".join(secrets.choice("abcdefghjkmnpqrstuvwxyz23456789") for _ in range(4))
+    return f"{stem or 'pack'}-{suffix}"

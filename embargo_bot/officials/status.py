@@ -1,0 +1,98 @@
+"""Where a pack stands: each stage's counts, its report, and how long it will take."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from embargo_bot.app import App
+from embargo_bot.domain.errors import ListError
+from embargo_bot.domain.packs import (
+    Attempt,
+    Delivery,
+    Pack,
+    PackVersion,
+    Stage,
+    StageKind,
+    StageState,
+)
+from embargo_bot.domain.reports import StageReport, estimate, summarise
+from embargo_bot.lists.catalogue import ListCatalogue, load_lists, select_lists, unique_recipients
+from embargo_bot.store import StageSummary
+
+
+@dataclass(frozen=True)
+class StageStatus:
+    stage: Stage
+    summary: StageSummary
+    report: StageReport
+    takes: timedelta | None  # how long it lasts under the relay's rate limit
+
+
+@dataclass(frozen=True)
+class PackStatus:
+    pack: Pack
+    stages: list[StageStatus]
+    deliveries: list[Delivery]
+    versions: list[PackVersion]
+    attempts: list[Attempt]
+
+    def next_send(self) -> Stage | None:
+        waiting = [s.stage for s in self.stages if s.stage.state is StageState.SCHEDULED]
+        return min(waiting, key=lambda stage: stage.due_at, default=None)
+
+
+def pack_status(app: App, pack_id: str, *, catalogue: ListCatalogue | None = None) -> PackStatus:
+    store = app.store
+    pack = store.get_pack(pack_id)
+    deliveries = store.deliveries(pack_id)
+    rate = app.settings.smtp_rate
+    stages = []
+    for stage in store.stages(pack_id):
+        mine = [d for d in deliveries if d.stage_id == stage.id]
+        summary = store.stage_summary(stage.id)
+        takes = None
+        if rate is not None:  # without a rate limit there is no duration to estimate
+            if not summary.total and catalogue is None:
+                catalogue = _lists_for_estimates(app)
+            recipients = summary.total or _expected_recipients(catalogue, pack, stage)
+            takes = estimate(recipients, rate)
+        stages.append(
+            StageStatus(stage=stage, summary=summary, report=summarise(stage, mine), takes=takes)
+        )
+    return PackStatus(
+        pack=pack,
+        stages=stages,
+        deliveries=deliveries,
+        versions=store.versions(pack_id),
+        attempts=store.attempts(pack_id),
+    )
+
+
+def _lists_for_estimates(app: App) -> ListCatalogue | None:
+    """The lists, for estimates only: a missing folder means no estimate, not an error."""
+    try:
+        return load_lists(app.settings.recipients_dir)
+    except ListError:
+        return None
+
+
+def _expected_recipients(catalogue: ListCatalogue | None, pack: Pack, stage: Stage) -> int:
+    """Before a stage starts: how many its lists name now (0 if they cannot be used)."""
+    keys = stage.list_keys or (pack.list_keys if stage.kind is StageKind.LIVE else ())
+    if catalogue is None or not keys or stage.state is not StageState.SCHEDULED:
+        return 0
+    try:
+        lists = select_lists(catalogue, keys, pack.classification)
+    except ListError:
+        return 0
+    return len(unique_recipients(lists))
+
+
+def all_statuses(app: App) -> list[PackStatus]:
+    packs = app.store.packs()
+    # The lists are read once for every pack's estimates, not once per stage.
+    catalogue = (
+        load_lists(app.settings.recipients_dir) if packs and app.settings.smtp_rate else None
+    )
+    return [pack_status(app, pack.id, catalogue=catalogue) for pack in packs]
