@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 from embargo_bot.domain.errors import KeyMismatchError
 from embargo_bot.domain.times import Clock, utc_now
-from embargo_bot.security.vault import Vault
 from embargo_bot.settings import Settings
 from embargo_bot.store import Store
 
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
     from embargo_bot.messages.mime import Sender
     from embargo_bot.messages.rendering import Renderer
     from embargo_bot.security.smime import Signer
+    from embargo_bot.security.vault import Vault
 
 _KEY_CHECK = b"embargo-bot at-rest key check"
 KEY_CHECK = "key_check"
@@ -42,6 +42,8 @@ class App:
     @cached_property
     def vault(self) -> Vault:
         """The at-rest key, checked against the store before anything is read or written."""
+        from embargo_bot.security.vault import Vault
+
         vault = Vault.from_setting(self.settings.key)
         token = self.store.meta(KEY_CHECK)
         if token is None:

@@ -22,7 +22,8 @@ from embargo_bot.app import App, open_app
 from embargo_bot.devtools.samplepdf import sample_pdf
 from embargo_bot.devtools.standin_relay import CapturingHandler, StandInRelay
 from embargo_bot.domain.packs import OPEN_STAGE_STATES, Delivery, DeliveryState, Pack, StageKind
-from embargo_bot.officials.actions import current_user, queue_pack
+from embargo_bot.officials.actions import queue_pack
+from embargo_bot.officials.identity import current_user
 from embargo_bot.officials.intake import QueueRequest
 from embargo_bot.security.vault import new_key
 from embargo_bot.settings import Settings, load_settings

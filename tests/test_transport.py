@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+import signal
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import trustme
-from conftest import queue, running, stage_closed, wait_until
+from conftest import queue, running, stage_closed, start_service, wait_until
 
 from embargo_bot.app import open_app
 from embargo_bot.devtools.standin_relay import StandInRelay
@@ -98,22 +98,20 @@ def test_clear_text_to_a_host_off_this_machine_needs_an_explicit_override(
     assert not load_settings(_env_file=None).sends_in_clear_over_a_network
 
 
-def test_run_warns_loudly_when_told_to_send_in_clear(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    from embargo_bot.cli import commands as handlers
-    from embargo_bot.cli import main as cli
-
-    monkeypatch.setenv("EMBARGO_BOT_SMTP_HOST", "relay.example.org")
-    monkeypatch.setenv("EMBARGO_BOT_SMTP_SECURITY", "none")
-    monkeypatch.setenv("EMBARGO_BOT_SMTP_ALLOW_PLAINTEXT", "true")
-    monkeypatch.setenv("EMBARGO_BOT_DATABASE", str(tmp_path / "s.db"))
-    monkeypatch.setenv("EMBARGO_BOT_KEY", "not used: the service stops before it needs it")
-
-    async def stop_at_once(app: Any) -> None:
-        del app
-
-    monkeypatch.setattr(handlers, "serve", stop_at_once)
-    with caplog.at_level(logging.WARNING):
-        assert cli.main(["run"]) == 0
-    assert any("INSECURE" in r.getMessage() for r in caplog.records)
+def test_run_warns_loudly_when_told_to_send_in_clear(tmp_path: Path, key: str) -> None:
+    env = {
+        "EMBARGO_BOT_SMTP_HOST": "relay.example.org",
+        "EMBARGO_BOT_SMTP_SECURITY": "none",
+        "EMBARGO_BOT_SMTP_ALLOW_PLAINTEXT": "true",
+        "EMBARGO_BOT_DATABASE": str(tmp_path / "s.db"),
+        "EMBARGO_BOT_RECIPIENTS_DIR": str(tmp_path),
+        "EMBARGO_BOT_KEY": key,
+    }
+    service = start_service(env, tmp_path)
+    try:
+        assert service.stderr is not None
+        first_lines = [service.stderr.readline() for _ in range(2)]
+    finally:
+        service.send_signal(signal.SIGTERM)
+        service.communicate(timeout=15)
+    assert any("INSECURE" in line and "relay.example.org" in line for line in first_lines)

@@ -29,6 +29,7 @@ from embargo_bot.domain.times import describe, utc_now
 from embargo_bot.domain.transport import SmtpSecurity
 from embargo_bot.lists.catalogue import load_lists
 from embargo_bot.officials import actions
+from embargo_bot.officials.identity import current_user
 from embargo_bot.officials.intake import QueueRequest
 from embargo_bot.officials.status import pack_status
 from embargo_bot.security.vault import new_key
@@ -132,7 +133,7 @@ def _queue_example(app: App, work: Path, lift_in: float) -> Pack:
         reference="9781802019445",
         contact="ocu@example.org",
     )
-    pack = actions.queue_pack(app, request, created_by=actions.current_user())
+    pack = actions.queue_pack(app, request, created_by=current_user())
     return pack
 
 

@@ -31,8 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from rich.console import Console
 
-        commands = importlib.import_module("embargo_bot.cli.commands")
-        handler: Callable[[argparse.Namespace, Console], int] = getattr(commands, args.handler)
+        module_name, _, function = args.handler.partition(":")
+        module = importlib.import_module(f"embargo_bot.cli.{module_name}")
+        handler: Callable[[argparse.Namespace, Console], int] = getattr(module, function)
         return handler(args, Console())
     except EmbargoBotError as exc:
         # Plain text, never wrapped: each "file:line: message" stays one line to grep.

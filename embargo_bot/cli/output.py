@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from rich.console import Group, RenderableType
@@ -13,8 +13,10 @@ from rich.text import Text
 from embargo_bot.domain.packs import Delivery, DeliveryState, Pack, Stage, StageKind, StageState
 from embargo_bot.domain.reports import describe_offset, lateness
 from embargo_bot.domain.times import describe, describe_short, describe_span, to_storage
-from embargo_bot.lists.catalogue import ListCatalogue
 from embargo_bot.officials.status import PackStatus
+
+if TYPE_CHECKING:
+    from embargo_bot.lists.catalogue import ListCatalogue
 
 _STATE_STYLES = {
     StageState.SCHEDULED: "cyan",

@@ -1,7 +1,7 @@
 """The ``embargo-bot`` command line's arguments.
 
-Each command names its function in ``commands`` by string, imported only when
-that command runs: ``--help`` must not pay for the SMTP client and the scheduler.
+Each command names its function as ``module:function`` in ``cli``, imported
+only when that command runs: ``--help`` must not pay for the SMTP client.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     lists_commands = lists.add_subparsers(dest="lists_command", required=True, metavar="ACTION")
     check = lists_commands.add_parser("check", help="validate every list in the lists folder")
     _json_flag(check)
-    check.set_defaults(handler="lists_check_command")
+    check.set_defaults(handler="operations:lists_check_command")
 
     queue = commands.add_parser("queue", help="queue a pack for its partners")
     queue.add_argument("--title", required=True)
@@ -42,19 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
     queue.add_argument("--reference", help="e.g. the ISBN")
     queue.add_argument("--contact", help="reply-to address (default: the From address)")
     _json_flag(queue)
-    queue.set_defaults(handler="queue_command")
+    queue.set_defaults(handler="commands:queue_command")
 
     approve = commands.add_parser("approve", help="clear a pack to go (not by who queued it)")
     approve.add_argument("pack")
     _json_flag(approve)
-    approve.set_defaults(handler="approve_command")
+    approve.set_defaults(handler="commands:approve_command")
 
     reschedule = commands.add_parser("reschedule", help="move the lift; holders are told")
     reschedule.add_argument("pack")
     reschedule.add_argument("--lift", required=True, help="the new lift time")
     _notice_flag(reschedule, "replace the notice waves not yet started; repeatable")
     _json_flag(reschedule)
-    reschedule.set_defaults(handler="reschedule_command")
+    reschedule.set_defaults(handler="commands:reschedule_command")
 
     amend = commands.add_parser("amend", help="new version of the material; holders get it")
     amend.add_argument("pack")
@@ -65,22 +65,22 @@ def build_parser() -> argparse.ArgumentParser:
     amend.add_argument("--url")
     amend.add_argument("--note", required=True, help="what changed, for partners")
     _json_flag(amend)
-    amend.set_defaults(handler="amend_command")
+    amend.set_defaults(handler="commands:amend_command")
 
     listing = commands.add_parser("list", help="packs, their state and next send")
     _json_flag(listing)
-    listing.set_defaults(handler="list_command")
+    listing.set_defaults(handler="commands:list_command")
 
     show = commands.add_parser("show", help="one pack with every recipient's status")
     show.add_argument("pack")
     _json_flag(show)
-    show.set_defaults(handler="show_command")
+    show.set_defaults(handler="commands:show_command")
 
     cancel = commands.add_parser("cancel", help="withdraw a pack; holders are told")
     cancel.add_argument("pack")
     cancel.add_argument("--reason", help="why: told to partners who hold the notice")
     _json_flag(cancel)
-    cancel.set_defaults(handler="cancel_command")
+    cancel.set_defaults(handler="commands:cancel_command")
 
     preview = commands.add_parser("preview", help="write the exact emails as .eml files")
     preview.add_argument("pack")
@@ -93,35 +93,35 @@ def build_parser() -> argparse.ArgumentParser:
         "--send-to", metavar="ADDRESS", help="mail them, marked TEST, to one listed address"
     )
     _json_flag(preview)
-    preview.set_defaults(handler="preview_command")
+    preview.set_defaults(handler="commands:preview_command")
 
     run = commands.add_parser("run", help="run the sending service")
-    run.set_defaults(handler="run_command")
+    run.set_defaults(handler="operations:run_command")
 
     demo = commands.add_parser("demo", help="a self-contained demonstration on loopback")
     demo.add_argument("--out", type=Path, help="folder for the captured .eml files")
     demo.add_argument(
         "--lift-in", type=float, default=8.0, help="seconds from now to the demo's lift"
     )
-    demo.set_defaults(handler="demo_command")
+    demo.set_defaults(handler="operations:demo_command")
 
     audit = commands.add_parser("audit", help="check or export the audit log")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     verify = audit_commands.add_parser("verify", help="check no entry was edited, removed or moved")
     _json_flag(verify)
-    verify.set_defaults(handler="audit_verify_command")
+    verify.set_defaults(handler="operations:audit_verify_command")
     export = audit_commands.add_parser("export", help="write the log, e.g. for an FOI request")
     export.add_argument("--pack", help="only this pack's entries")
     export.add_argument("--format", choices=["csv", "json"], default="csv")
-    export.set_defaults(handler="audit_export_command")
+    export.set_defaults(handler="operations:audit_export_command")
 
     rekey = commands.add_parser(
         "rekey", help="re-encrypt everything stored under the first key in EMBARGO_BOT_KEY"
     )
-    rekey.set_defaults(handler="rekey_command")
+    rekey.set_defaults(handler="operations:rekey_command")
 
     keygen = commands.add_parser("keygen", help="print a new at-rest key for .env")
-    keygen.set_defaults(handler="keygen_command")
+    keygen.set_defaults(handler="operations:keygen_command")
     return parser
 
 

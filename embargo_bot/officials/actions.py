@@ -8,10 +8,7 @@ where a pack stands in ``status``.
 
 from __future__ import annotations
 
-import getpass
 import hashlib
-import os
-import pwd
 
 from embargo_bot.app import App
 from embargo_bot.domain.errors import InputError, ListError, StoreError
@@ -27,18 +24,11 @@ from embargo_bot.domain.reports import estimate
 from embargo_bot.domain.times import describe_span
 from embargo_bot.lists.catalogue import ListCatalogue, load_lists, select_lists, unique_recipients
 from embargo_bot.officials.guards import require_not_yet_live
+from embargo_bot.officials.identity import current_user
 from embargo_bot.officials.intake import QueueRequest, check_request, new_pack_id, read_files
 from embargo_bot.officials.sealing import seal
 
 MAX_REASON = 1000
-
-
-def current_user() -> str:
-    """The OS account running this command: from the process's user id, not the environment."""
-    try:
-        return pwd.getpwuid(os.getuid()).pw_name
-    except KeyError:
-        return getpass.getuser()
 
 
 def queue_pack(app: App, request: QueueRequest, *, created_by: str) -> Pack:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from embargo_bot.app import App
 from embargo_bot.domain.errors import ListError
@@ -17,8 +18,11 @@ from embargo_bot.domain.packs import (
     StageState,
 )
 from embargo_bot.domain.reports import StageReport, estimate, summarise
-from embargo_bot.lists.catalogue import ListCatalogue, load_lists, select_lists, unique_recipients
 from embargo_bot.store import StageSummary
+
+# The lists (YAML, certificates) are read only for estimates under a rate limit.
+if TYPE_CHECKING:
+    from embargo_bot.lists.catalogue import ListCatalogue
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,8 @@ def pack_status(app: App, pack_id: str, *, catalogue: ListCatalogue | None = Non
 
 def _lists_for_estimates(app: App) -> ListCatalogue | None:
     """The lists, for estimates only: a missing folder means no estimate, not an error."""
+    from embargo_bot.lists.catalogue import load_lists
+
     try:
         return load_lists(app.settings.recipients_dir)
     except ListError:
@@ -79,6 +85,8 @@ def _lists_for_estimates(app: App) -> ListCatalogue | None:
 
 def _expected_recipients(catalogue: ListCatalogue | None, pack: Pack, stage: Stage) -> int:
     """Before a stage starts: how many its lists name now (0 if they cannot be used)."""
+    from embargo_bot.lists.catalogue import select_lists, unique_recipients
+
     keys = stage.list_keys or (pack.list_keys if stage.kind is StageKind.LIVE else ())
     if catalogue is None or not keys or stage.state is not StageState.SCHEDULED:
         return 0
@@ -92,7 +100,5 @@ def _expected_recipients(catalogue: ListCatalogue | None, pack: Pack, stage: Sta
 def all_statuses(app: App) -> list[PackStatus]:
     packs = app.store.packs()
     # The lists are read once for every pack's estimates, not once per stage.
-    catalogue = (
-        load_lists(app.settings.recipients_dir) if packs and app.settings.smtp_rate else None
-    )
+    catalogue = _lists_for_estimates(app) if packs and app.settings.smtp_rate else None
     return [pack_status(app, pack.id, catalogue=catalogue) for pack in packs]

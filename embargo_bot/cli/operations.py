@@ -1,0 +1,146 @@
+"""What operators' and admins' commands do: run the service, lists, audit, keys, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from rich.console import Console
+
+from embargo_bot.app import App, open_app
+from embargo_bot.cli import output
+from embargo_bot.cli.environment import command_settings, emit_json
+from embargo_bot.domain.errors import AuditError, ListError
+from embargo_bot.officials.identity import current_user
+
+
+def lists_check_command(args: argparse.Namespace, console: Console) -> int:
+    from embargo_bot.lists.catalogue import load_lists
+
+    catalogue = load_lists(command_settings().recipients_dir)
+    if args.json:
+        emit_json(
+            console,
+            {
+                "directory": str(catalogue.directory),
+                "lists": {
+                    key: {
+                        "name": item.name,
+                        "max_classification": item.max_classification.value,
+                        "allowed_domains": list(item.allowed_domains),
+                        "recipients": len(item.recipients),
+                    }
+                    for key, item in catalogue.lists.items()
+                },
+                "problems": [str(problem) for problem in catalogue.problems],
+            },
+        )
+    else:
+        console.print(output.catalogue_table(catalogue))
+    if catalogue.problems:
+        raise ListError(
+            f"{len(catalogue.problems)} problem(s) in the recipient lists; "
+            "fix each line named below, then run `embargo-bot lists check` again",
+            [str(problem) for problem in catalogue.problems],
+        )
+    if not args.json:
+        console.print(f"All {len(catalogue.lists)} lists are valid.")
+    return 0
+
+
+def run_command(args: argparse.Namespace, console: Console) -> int:
+    del args, console
+    configure_logging()
+    settings = command_settings()
+    if settings.sends_in_clear_over_a_network:
+        logging.getLogger("embargo_bot").warning(
+            "INSECURE: EMBARGO_BOT_SMTP_ALLOW_PLAINTEXT is set: embargoed material goes to "
+            "%s in clear, readable by anyone on the network between",
+            settings.smtp_host,
+        )
+    with open_app(settings) as app:
+        asyncio.run(serve(app))
+    return 0
+
+
+async def serve(app: App) -> None:
+    """Run the service until SIGINT or SIGTERM, then stop after the messages in flight."""
+    service = app.service()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, service.stop)
+    try:
+        await service.run()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+def configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # APScheduler's per-job lines say nothing the service's own log does not.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def demo_command(args: argparse.Namespace, console: Console) -> int:
+    from embargo_bot.cli.demo import run_demo  # the demo pulls in aiosmtpd; keep it off other paths
+
+    return run_demo(console, out_dir=args.out, lift_in=args.lift_in)
+
+
+def audit_verify_command(args: argparse.Namespace, console: Console) -> int:
+    from embargo_bot.security import audit
+
+    with open_app(command_settings()) as app:
+        entries = app.store.audit_entries()
+        problems = audit.verify(entries, app.audit_key, app.store.audit_head())
+    if args.json:
+        emit_json(console, {"entries": len(entries), "intact": not problems, "problems": problems})
+    elif not problems:
+        console.print(f"The audit log is intact: {len(entries)} entries, chain and head verified.")
+    if problems:
+        raise AuditError(
+            f"the audit log has been tampered with ({len(problems)} problem(s))", problems
+        )
+    return 0
+
+
+def audit_export_command(args: argparse.Namespace, console: Console) -> int:
+    from embargo_bot.security import audit
+
+    with open_app(command_settings()) as app:
+        entries = app.store.audit_entries()
+        if args.pack:
+            app.store.get_pack(args.pack)  # a clear error for a pack that does not exist
+            entries = [e for e in entries if e.pack_id == args.pack]
+    console.file.write(audit.to_csv(entries) if args.format == "csv" else audit.to_json(entries))
+    return 0
+
+
+def rekey_command(args: argparse.Namespace, console: Console) -> int:
+    from embargo_bot.officials import rekey
+
+    del args
+    with open_app(command_settings()) as app:
+        result = rekey.rekey(app, by=current_user())
+    console.print(
+        f"Re-encrypted {result.rotated} version(s) under the new key "
+        f"({result.already_current} already were). Every stored item now needs only the "
+        "first key: remove the old one from EMBARGO_BOT_KEY once every process has restarted."
+    )
+    return 0
+
+
+def keygen_command(args: argparse.Namespace, console: Console) -> int:
+    from embargo_bot.security.vault import new_key
+
+    del args
+    console.file.write(f"EMBARGO_BOT_KEY={new_key()}\n")
+    return 0
