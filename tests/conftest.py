@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import email
 import os
 import sqlite3
 import subprocess
@@ -12,6 +13,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email import policy
+from email.message import EmailMessage
 from pathlib import Path
 from textwrap import dedent
 from typing import Any
@@ -20,9 +23,10 @@ import pytest
 
 from embargo_bot.app import App, open_app
 from embargo_bot.devtools.samplepdf import sample_pdf
-from embargo_bot.devtools.standin_relay import CapturingHandler, StandInRelay
+from embargo_bot.devtools.standin_relay import CapturingHandler, Received, StandInRelay
 from embargo_bot.domain.packs import OPEN_STAGE_STATES, Delivery, DeliveryState, Pack, StageKind
 from embargo_bot.officials.actions import queue_pack
+from embargo_bot.officials.fields import InputFiles
 from embargo_bot.officials.identity import current_user
 from embargo_bot.officials.intake import QueueRequest
 from embargo_bot.security.vault import new_key
@@ -60,6 +64,27 @@ max_classification: OFFICIAL
 recipients:
   - email: press@low.example
 """
+
+
+# A queue request and its files that pass every check: tests of one check change one field.
+URL = "https://www.gov.scot/isbn/9781802019445"
+PDF = sample_pdf(["Serious Organised Crime Strategy", "February 2022"])
+RELEASE = "# Strategy published\n\nThe **new** strategy sets out\nfour aims.\n"
+SOCIAL = "New strategy out today #SOC\n"
+GOOD_REQUEST = QueueRequest(
+    title="Serious Organised Crime Strategy",
+    pdf=Path("strategy.pdf"),
+    release=Path("release.md"),
+    social=Path("social.txt"),
+    url=URL,
+    lift="2022-02-23 11:00",
+    lists="nca,copfs",
+    notice_at="2022-02-22 09:00",
+    classification="official-sensitive",
+    reference="SG/2022/14",
+    contact=None,
+)
+GOOD_FILES = InputFiles(pdf=PDF, release=RELEASE.encode(), social=SOCIAL.encode())
 
 
 @pytest.fixture(autouse=True)
@@ -291,3 +316,53 @@ def start_service(env: dict[str, str], cwd: Path, *, log: bool = True) -> subpro
         stderr=subprocess.PIPE if log else subprocess.DEVNULL,
         text=True,
     )
+
+
+@pytest.fixture
+def env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, lists_dir: Path, key: str
+) -> dict[str, str]:
+    """The settings a user would put in .env, set in the environment."""
+    values = {
+        "EMBARGO_BOT_DATABASE": str(tmp_path / "store.db"),
+        "EMBARGO_BOT_RECIPIENTS_DIR": str(lists_dir),
+        "EMBARGO_BOT_KEY": key,
+        "EMBARGO_BOT_FROM": "Organised Crime Unit <ocu@example.org>",
+        "EMBARGO_BOT_SMTP_HOST": "127.0.0.1",
+        "EMBARGO_BOT_SMTP_PORT": "2525",
+        "EMBARGO_BOT_SMTP_SECURITY": "none",
+        "EMBARGO_BOT_REQUIRE_CLEARANCE": "false",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+def queue_args(files: PackFiles, *extra: str, joined: bool = False, **overrides: str) -> list[str]:
+    """``queue`` with good values, each option replaceable (``**{"--lists": "x"}``).
+
+    ``joined`` writes ``--option=value``: a value may start with "-", as a hostile one will.
+    """
+    options = {
+        "--title": "Serious Organised Crime Strategy",
+        "--pdf": str(files.pdf),
+        "--release": str(files.release),
+        "--social": str(files.social),
+        "--url": LIVE_URL,
+        "--lift": at(datetime.now(UTC) + timedelta(hours=1)),
+        "--lists": "alpha,beta",
+    }
+    options.update(overrides)
+    if joined:
+        return ["queue", *extra, *(f"{option}={value}" for option, value in options.items())]
+    args = ["queue", *extra]
+    for option, value in options.items():
+        args += [option, value]
+    return args
+
+
+def parse(item: Received) -> EmailMessage:
+    """A message as the relay received it."""
+    message = email.message_from_bytes(item.data, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    return message

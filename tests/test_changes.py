@@ -11,7 +11,6 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email import policy
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from conftest import (
     PackFiles,
     at,
     deliveries_of,
+    parse,
     queue,
     running,
     stage_closed,
@@ -46,12 +46,6 @@ from embargo_bot.settings import Settings
 ALPHA = {"one@alpha.example", "shared@alpha.example"}
 EVERYONE = {"one@alpha.example", "shared@alpha.example", "one@beta.example"}
 LONDON_WORDS = "GMT"  # tests run in winter or summer: only check the words' shape
-
-
-def parse(item: Received) -> EmailMessage:
-    message = email.message_from_bytes(item.data, policy=policy.default)
-    assert isinstance(message, EmailMessage)
-    return message
 
 
 def received(relay: StandInRelay, kind: StageKind) -> list[Received]:

@@ -24,6 +24,7 @@ from conftest import (
     at,
     deliveries_of,
     queue,
+    queue_args,
     running,
     stages_closed,
     start_service,
@@ -41,44 +42,6 @@ from embargo_bot.security.vault import new_key
 from embargo_bot.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def env(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, lists_dir: Path, key: str
-) -> dict[str, str]:
-    """The settings a user would put in .env, set in the environment."""
-    values = {
-        "EMBARGO_BOT_DATABASE": str(tmp_path / "store.db"),
-        "EMBARGO_BOT_RECIPIENTS_DIR": str(lists_dir),
-        "EMBARGO_BOT_KEY": key,
-        "EMBARGO_BOT_FROM": "Organised Crime Unit <ocu@example.org>",
-        "EMBARGO_BOT_SMTP_HOST": "127.0.0.1",
-        "EMBARGO_BOT_SMTP_PORT": "2525",
-        "EMBARGO_BOT_SMTP_SECURITY": "none",
-        "EMBARGO_BOT_REQUIRE_CLEARANCE": "false",
-    }
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    return values
-
-
-def queue_args(files: PackFiles, **overrides: str) -> list[str]:
-    lift = at(datetime.now(UTC) + timedelta(hours=1))
-    options = {
-        "--title": "Serious Organised Crime Strategy",
-        "--pdf": str(files.pdf),
-        "--release": str(files.release),
-        "--social": str(files.social),
-        "--url": LIVE_URL,
-        "--lift": lift,
-        "--lists": "alpha,beta",
-    }
-    options.update(overrides)
-    args = ["queue"]
-    for option, value in options.items():
-        args += [option, value]
-    return args
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

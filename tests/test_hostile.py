@@ -14,7 +14,7 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from html import unescape
@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from conftest import LIVE_URL, PackFiles, at, store_dump
+from conftest import GOOD_FILES, GOOD_REQUEST, PDF, PackFiles, queue_args, store_dump
 from email_validator import validate_email
 from hypothesis import (
     HealthCheck,
@@ -39,7 +39,6 @@ from hypothesis import (
 from hypothesis import strategies as st
 
 from embargo_bot.cli.main import main
-from embargo_bot.devtools.samplepdf import sample_pdf
 from embargo_bot.domain.classification import Classification
 from embargo_bot.domain.errors import InputError
 from embargo_bot.domain.times import parse_when
@@ -56,7 +55,7 @@ from embargo_bot.officials.intake import (
 LONDON = ZoneInfo("Europe/London")
 ZONES = [LONDON, ZoneInfo("UTC"), ZoneInfo("Asia/Tokyo"), ZoneInfo("America/New_York")]
 NOW = datetime(2022, 2, 21, 9, 0, tzinfo=UTC)
-GOOD_PDF = sample_pdf(["Serious Organised Crime Strategy", "February 2022"])
+GOOD_PDF = PDF
 
 # Characters that could end or split an email header line, or a line of output.
 LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
@@ -481,20 +480,6 @@ def test_parse_when_round_trips_iso_8601(moment: datetime, shown_in: Any) -> Non
 
 # --- checking a queue request -----------------------------------------------------------
 
-GOOD_REQUEST = QueueRequest(
-    title="Serious Organised Crime Strategy",
-    pdf=Path("strategy.pdf"),
-    release=Path("release.md"),
-    social=Path("social.txt"),
-    url="https://www.gov.scot/isbn/9781802019445",
-    lift="2022-02-23 11:00",
-    lists="nca,copfs",
-    notice_at="2022-02-22 09:00",
-    classification="official-sensitive",
-    reference="SG/2022/14",
-    contact=None,
-)
-GOOD_FILES = InputFiles(pdf=GOOD_PDF, release=b"# Strategy\n\nIt is out.\n", social=b"Out! #SOC")
 
 hostile_text = st.one_of(
     st.text(),
@@ -630,22 +615,8 @@ class Cli:
         out, err = self.capsys.readouterr()
         return code, out, err
 
-    def queue_args(self, **overrides: str) -> list[str]:
-        options = {
-            "--title": "Serious Organised Crime Strategy",
-            "--pdf": str(self.files.pdf),
-            "--release": str(self.files.release),
-            "--social": str(self.files.social),
-            "--url": LIVE_URL,
-            "--lift": at(datetime.now(UTC) + timedelta(hours=1)),
-            "--lists": "alpha,beta",
-        }
-        options.update(overrides)
-        # "--option=value": a value may start with "-", as a hostile one will.
-        return ["queue", "--json", *(f"{option}={value}" for option, value in options.items())]
-
     def queue(self, **overrides: str) -> tuple[int, str, str]:
-        return self.run(*self.queue_args(**overrides))
+        return self.run(*queue_args(self.files, "--json", joined=True, **overrides))
 
     def dump(self) -> list[str]:
         return store_dump(self.database)

@@ -9,8 +9,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import GOOD_FILES, GOOD_REQUEST, PDF, RELEASE, SOCIAL, URL
 
-from embargo_bot.devtools.samplepdf import sample_pdf
 from embargo_bot.domain.classification import Classification
 from embargo_bot.domain.errors import InputError
 from embargo_bot.officials.intake import (
@@ -26,25 +26,6 @@ from embargo_bot.officials.intake import (
 LONDON = ZoneInfo("Europe/London")
 NOW = datetime(2022, 2, 21, 9, 0, tzinfo=UTC)
 DEFAULT_CONTACT = "press@gov.example"
-URL = "https://www.gov.scot/isbn/9781802019445"
-PDF = sample_pdf(["Serious Organised Crime Strategy", "February 2022"])
-RELEASE = "# Strategy published\n\nThe **new** strategy sets out\nfour aims.\n"
-SOCIAL = "New strategy out today #SOC\n"
-
-GOOD_REQUEST = QueueRequest(
-    title="Serious Organised Crime Strategy",
-    pdf=Path("strategy.pdf"),
-    release=Path("release.md"),
-    social=Path("social.txt"),
-    url=URL,
-    lift="2022-02-23 11:00",
-    lists="nca,copfs",
-    notice_at="2022-02-22 09:00",
-    classification="official-sensitive",
-    reference="SG/2022/14",
-    contact=None,
-)
-GOOD_FILES = InputFiles(pdf=PDF, release=RELEASE.encode(), social=SOCIAL.encode())
 
 
 def check(

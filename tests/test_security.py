@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 from conftest import (
-    LIVE_URL,
     PackFiles,
     at,
     queue,
+    queue_args,
     running,
     stage_closed,
     stages_closed,
@@ -42,32 +42,16 @@ def mode(path: Path) -> int:
 
 
 @pytest.fixture
-def env(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, lists_dir: Path, key: str
-) -> dict[str, str]:
-    values = {
+def env(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    """The usual settings, with a relay login and the store in a folder of its own."""
+    extra = {
         "EMBARGO_BOT_DATABASE": str(tmp_path / "store" / "embargo.db"),
-        "EMBARGO_BOT_RECIPIENTS_DIR": str(lists_dir),
-        "EMBARGO_BOT_KEY": key,
-        "EMBARGO_BOT_FROM": "Organised Crime Unit <ocu@example.org>",
-        "EMBARGO_BOT_SMTP_HOST": "127.0.0.1",
-        "EMBARGO_BOT_SMTP_PORT": "2525",
-        "EMBARGO_BOT_SMTP_SECURITY": "none",
         "EMBARGO_BOT_SMTP_USERNAME": "embargo-bot",
         "EMBARGO_BOT_SMTP_PASSWORD": PASSWORD,
-        "EMBARGO_BOT_REQUIRE_CLEARANCE": "false",
     }
-    for name, value in values.items():
+    for name, value in extra.items():
         monkeypatch.setenv(name, value)
-    return values
-
-
-def queue_args(files: PackFiles, *extra: str) -> list[str]:
-    lift = at(datetime.now(UTC) + timedelta(hours=1))
-    return [
-        "queue", "--title", "Strategy", "--pdf", str(files.pdf), "--release", str(files.release),
-        "--url", LIVE_URL, "--lift", lift, "--lists", "alpha,beta", *extra,
-    ]  # fmt: skip
+    return {**env, **extra}
 
 
 def test_the_store_and_every_file_written_are_private_to_their_owner(

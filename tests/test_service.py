@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import email
 import logging
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from email import policy
-from email.message import EmailMessage
 from email.utils import getaddresses
 from pathlib import Path
 
@@ -23,6 +20,7 @@ from conftest import (
     RefusingHandler,
     at,
     deliveries_of,
+    parse,
     queue,
     running,
     stage_closed,
@@ -38,12 +36,6 @@ from embargo_bot.officials.actions import cancel_pack
 from embargo_bot.settings import Settings
 
 EXPECTED = {"one@alpha.example", "shared@alpha.example", "one@beta.example"}
-
-
-def parse(item: Received) -> EmailMessage:
-    message = email.message_from_bytes(item.data, policy=policy.default)
-    assert isinstance(message, EmailMessage)
-    return message
 
 
 def of_stage(received: list[Received], kind: StageKind) -> list[Received]:

@@ -11,6 +11,7 @@ mean a message is sent again, never that one is lost.
 
 The queries are grouped by table in ``pack_queries``, ``stage_queries`` and
 ``delivery_queries``; ``Store`` is all of them over one connection.
+May import ``security`` (the audit chain's MACs) and ``domain``.
 """
 
 from __future__ import annotations
