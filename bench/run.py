@@ -21,6 +21,7 @@ from pathlib import Path
 
 import lift
 import memory
+import startup
 import throughput
 from errors import BenchError
 from figures import Figure, table
@@ -35,7 +36,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["throughput", "lift", "memory"],
+        choices=["startup", "throughput", "lift", "memory"],
         help="run only this part (may be repeated)",
     )
     parser.add_argument(
@@ -55,6 +56,7 @@ def parse_args() -> argparse.Namespace:
 
 def parts(args: argparse.Namespace) -> dict[str, Callable[[], list[Figure]]]:
     every: dict[str, Callable[[], list[Figure]]] = {
+        "startup": startup.measure,
         "throughput": throughput.measure,
         "lift": lambda: lift.measure(lead=args.lift_lead),
         "memory": lambda: memory.measure(budget=args.memory_budget),
