@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import struct
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -228,3 +230,42 @@ def test_a_20_mb_pdf_is_checked_quickly() -> None:
     started = time.perf_counter()
     assert pdf_problems(pdf, PATH) == ([], [])
     assert time.perf_counter() - started < 2.0
+
+
+def test_a_script_hidden_in_a_compressed_object_stream_is_found() -> None:
+    """The action's bytes appear nowhere in the file: only a parser finds it."""
+    hidden = b"<< /S /JavaScript /JS (app.alert\\(1\\)) >>"
+    header = b"4 0 "
+    packed = zlib.compress(header + hidden)
+    plain = [
+        b"<< /Type /Catalog /Pages 2 0 R /OpenAction 4 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>",
+    ]
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets: dict[int, int] = {}
+    for number, body in enumerate(plain, start=1):
+        offsets[number] = len(out)
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    offsets[5] = len(out)
+    out += b"5 0 obj\n<< /Type /ObjStm /N 1 /First %d /Filter /FlateDecode /Length %d >>\n" % (
+        len(header),
+        len(packed),
+    )
+    out += b"stream\n" + packed + b"\nendstream\nendobj\n"
+    offsets[6] = len(out)
+    rows = [struct.pack(">BIH", 0, 0, 65535)]
+    for number in range(1, 7):
+        if number == 4:
+            rows.append(struct.pack(">BIH", 2, 5, 0))
+        else:
+            rows.append(struct.pack(">BIH", 1, offsets[number], 0))
+    table = b"".join(rows)
+    out += b"6 0 obj\n<< /Type /XRef /Size 7 /W [1 4 2] /Root 1 0 R /Length %d >>\n" % len(table)
+    out += b"stream\n" + table + b"\nendstream\nendobj\n"
+    out += b"startxref\n%d\n%%%%EOF\n" % offsets[6]
+    pdf = bytes(out)
+    assert b"JavaScript" not in pdf
+    problems, _ = pdf_problems(pdf, PATH)
+    assert len(problems) == 1
+    assert "a JavaScript action in the action run when the file opens" in problems[0]
