@@ -107,9 +107,12 @@ def test_every_trick_in_every_kind_of_text_is_found(written: str, template: str)
         "<p>https://www.gov.example/isbn/&#x70;robe</p>",
         '<a href="https&#58;//www.gov.example/isbn/probe">x</a>',
         "[x](https://www.gov.example/isbn/&#112;robe)",
+        "Read it at https://www.gov.example/isbn/pro\u200bbe today.",
+        "Read it at https://www.gov\u00ad.example/isbn/probe today.",
+        "Read it at www.gov\u200d.example/isbn/probe today.",
     ],
 )
-def test_without_a_scheme_and_with_entities(text: str) -> None:
+def test_without_a_scheme_with_entities_or_invisible_characters(text: str) -> None:
     assert find_live_link(text, LIVE) is not None
 
 

@@ -65,6 +65,8 @@ REFUSED = [
     (b"/OpenAction << /S /GoTo /D [3 0 R /Fit] /JS (x) >>", b"", (), "a script (/JS)"),
     (b"/OpenAction << /S /Launch /F (cmd.exe) >>", b"", (), "a Launch action"),
     (b"/OpenAction << /S /L#61unch /F (cmd.exe) >>", b"", (), "a Launch action"),
+    (b"/OpenAction << /S 4 0 R /F (cmd.exe) >>", b"", (b"/Launch",), "a Launch action"),
+    (b"/OpenAction 4 0 R", b"", (b"<< /S 5 0 R /JS 6 0 R >>", b"/JavaScript", b"(x)"), "JavaS"),
     (b"/AA << /WC " + JS + b" >>", b"", (), "in the additional actions (/AA)"),
     (b"", b"/AA << /O " + JS + b" >>", (), "in the additional actions (/AA)"),
     (
@@ -179,6 +181,18 @@ def test_a_file_attachment_annotation_is_a_warning() -> None:
     assert problems == []
     assert len(warnings) == 1
     assert "'payload.docm' in an annotation on a page (/Annots)" in warnings[0]
+
+
+def test_an_indirect_subtype_and_name_are_followed() -> None:
+    annotation = b"<< /Subtype 5 0 R /FS << /F 6 0 R /EF << /F 4 0 R >> >> >>"
+    stream = b"<< /Length 1 >>\nstream\na\nendstream"
+    pdf = raw_pdf(b"", b"/Annots [7 0 R]", stream, b"/FileAttachment", b"(x.docm)", annotation)
+    problems, warnings = pdf_problems(pdf, PATH)
+    assert problems == []
+    assert warnings == [
+        "--pdf strategy.pdf: has an embedded file 'x.docm' in an annotation on a page (/Annots); "
+        "partners receive the attached files too"
+    ]
 
 
 def test_an_xfa_form_is_a_warning() -> None:

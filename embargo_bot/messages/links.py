@@ -285,11 +285,18 @@ def find_live_link(text: str, live_url: str) -> str | None:
     if live is None or live_key is None:
         return None
     live_key = live_key.split("#", 1)[0]
+    # A URL with a zero-width space or soft hyphen in it leads nowhere, but a partner who
+    # reads it has the link all the same: read the text without format characters too.
+    readings = dict.fromkeys([text, "".join(ch for ch in text if unicodedata.category(ch) != "Cf")])
     candidates = [
-        *urls_in_markdown(text),
-        *urls_in_html(text),
-        *urls_in_plain_text(text),
-        *_host_mentions(text, live.host),
+        candidate
+        for reading in readings
+        for candidate in (
+            *urls_in_markdown(reading),
+            *urls_in_html(reading),
+            *urls_in_plain_text(reading),
+            *_host_mentions(reading, live.host),
+        )
     ]
     for candidate in candidates:
         key = comparison_key(candidate)

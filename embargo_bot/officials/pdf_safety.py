@@ -86,16 +86,22 @@ def _walk(trailer: DictionaryObject) -> Iterator[tuple[DictionaryObject, tuple[s
                 stack.append((value, (*path, f"[{index}]")))
 
 
+def _resolved(obj: DictionaryObject, key: str) -> PdfObject | None:
+    """``obj[key]`` with an indirect reference followed: ``/S 9 0 R`` is as good as ``/S``."""
+    return obj[key] if key in obj else None
+
+
 def _inspect(obj: DictionaryObject, path: tuple[str, ...], found: _Findings) -> None:
     where = _where(path)
-    kind = obj.get("/S")
-    if isinstance(kind, NameObject) and str(kind) in _ACTIONS:
-        name, effect = _ACTIONS[str(kind)]
-        found.problems[f"contains {name} {where}, {effect}"] = None
+    resolved = _resolved(obj, "/S")
+    kind = str(resolved) if isinstance(resolved, NameObject) else None
+    if kind in _ACTIONS:
+        action, effect = _ACTIONS[kind]
+        found.problems[f"contains {action} {where}, {effect}"] = None
     if "/JS" in obj and kind != "/JavaScript":
         found.problems[f"contains a script (/JS) {where}, which a PDF reader may run"] = None
     if "/EF" in obj:  # a file specification with the file itself inside
-        name = obj.get("/UF", obj.get("/F", "with no name"))
+        name = _resolved(obj, "/UF") or _resolved(obj, "/F") or "with no name"
         found.warnings[f"has an embedded file {str(name)!r} {where}"] = None
     if "/XFA" in obj:
         found.warnings[f"has an XFA form {where}, which some readers run scripts in"] = None
