@@ -110,6 +110,10 @@ def test_every_trick_in_every_kind_of_text_is_found(written: str, template: str)
         "Read it at https://www.gov.example/isbn/pro\u200bbe today.",
         "Read it at https://www.gov\u00ad.example/isbn/probe today.",
         "Read it at www.gov\u200d.example/isbn/probe today.",
+        "Read it at https://www.gov.example/isbn/**p**robe today.",  # Markdown emphasis
+        "Read it at `https://www.gov.example/isbn/probe` today.",
+        "Read it at https://www.gov.example/isbn/<b>p</b>robe today.",  # HTML tags
+        "```\nhttps://www.gov.example/isbn/probe\n```\n",
     ],
 )
 def test_without_a_scheme_with_entities_or_invisible_characters(text: str) -> None:

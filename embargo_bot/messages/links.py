@@ -204,43 +204,66 @@ def comparison_key(url: str) -> str | None:
     return f"{address.host.removeprefix('www.')}{port}{path}{query}{fragment}".lower()
 
 
-class _LinkCollector(HTMLParser):
+class _HtmlReader(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.found: list[str] = []
+        self.attributes: list[str] = []
+        self.text: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         # Every attribute, not only href and src: srcset, action, formaction, poster,
         # background and style can all fetch or lead to a URL.
-        for _, value in attrs:
-            if value:
-                self.found.append(value.strip())
-                self.found.extend(urls_in_plain_text(value))
+        self.attributes.extend(value.strip() for _, value in attrs if value)
 
     def handle_data(self, data: str) -> None:
-        self.found.extend(urls_in_plain_text(data))
+        self.text.append(data)
+
+
+def _read_html(markup: str) -> tuple[list[str], str]:
+    """Attribute values, and the text as a reader sees it, entities decoded.
+
+    The text is joined without the tags, so ``.../isbn/<b>p</b>robe``, which shows the
+    whole URL, is read as one.
+    """
+    reader = _HtmlReader()
+    reader.feed(markup)
+    reader.close()
+    return reader.attributes, "".join(reader.text)
 
 
 def urls_in_html(markup: str) -> list[str]:
-    """Every attribute value of every tag, and every URL in the text, entities decoded."""
-    collector = _LinkCollector()
-    collector.feed(markup)
-    collector.close()
-    return collector.found
+    """Every attribute value of every tag, and every URL in the attributes and the text."""
+    attributes, text = _read_html(markup)
+    in_attributes = [url for value in attributes for url in urls_in_plain_text(value)]
+    return [*attributes, *in_attributes, *urls_in_plain_text(text)]
+
+
+def _read_markdown(source: str) -> tuple[list[str], str]:
+    """Link and image targets, and the text as rendered, without emphasis or code marks.
+
+    ``https://www.gov.example/isbn/**p**robe`` renders as the whole URL in bold parts.
+    """
+    targets: list[str] = []
+    text: list[str] = []
+    for block in _MARKDOWN.parse(source):
+        if block.type in ("fence", "code_block"):
+            text.append(block.content)
+        for token in block.children or ():
+            for name in ("href", "src"):
+                value = token.attrGet(name)
+                if isinstance(value, str):
+                    targets.append(value)
+            if token.type in ("text", "code_inline"):
+                text.append(token.content)
+            elif token.type in ("softbreak", "hardbreak"):
+                text.append("\n")
+        text.append("\n")
+    return targets, "".join(text)
 
 
 def urls_in_markdown(source: str) -> list[str]:
     """The target of every link and image, inline, reference-style or autolink."""
-    found: list[str] = []
-    stack = list(_MARKDOWN.parse(source))
-    while stack:
-        token = stack.pop()
-        for name in ("href", "src"):
-            value = token.attrGet(name)
-            if isinstance(value, str):
-                found.append(value)
-        stack.extend(token.children or ())
-    return found
+    return _read_markdown(source)[0]
 
 
 def urls_in_plain_text(text: str) -> list[str]:
@@ -287,17 +310,17 @@ def find_live_link(text: str, live_url: str) -> str | None:
     live_key = live_key.split("#", 1)[0]
     # A URL with a zero-width space or soft hyphen in it leads nowhere, but a partner who
     # reads it has the link all the same: read the text without format characters too.
-    readings = dict.fromkeys([text, "".join(ch for ch in text if unicodedata.category(ch) != "Cf")])
-    candidates = [
-        candidate
-        for reading in readings
-        for candidate in (
-            *urls_in_markdown(reading),
-            *urls_in_html(reading),
-            *urls_in_plain_text(reading),
-            *_host_mentions(reading, live.host),
-        )
-    ]
+    visible = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    candidates: list[str] = []
+    texts: dict[str, None] = {}
+    for reading in dict.fromkeys([text, visible]):
+        targets, markdown_text = _read_markdown(reading)
+        attributes, html_text = _read_html(reading)
+        candidates += [*targets, *attributes]
+        texts.update(dict.fromkeys([reading, markdown_text, html_text, *attributes]))
+    for reading in texts:
+        candidates += urls_in_plain_text(reading)
+        candidates += _host_mentions(reading, live.host)
     for candidate in candidates:
         key = comparison_key(candidate)
         if key is not None and key.startswith(live_key):
