@@ -43,6 +43,10 @@ UNSAFE = [
     ("\u200e", "a left-to-right mark (U+200E)"),
     ("\u200f", "a right-to-left mark (U+200F)"),
     ("\u061c", "an Arabic letter mark (U+061C)"),
+    ("\u206a", "a deprecated formatting character (U+206A)"),
+    ("\u206e", "a deprecated formatting character (U+206E)"),
+    ("\ufff9", "an interlinear annotation character (U+FFF9)"),
+    ("\ufffb", "an interlinear annotation character (U+FFFB)"),
     ("\udc80", "a byte that is not UTF-8 text (U+DC80)"),
 ]
 
@@ -147,6 +151,8 @@ def test_no_unsafe_character_ever_passes(text: str) -> None:
         or unicodedata.bidirectional(ch) in {"LRE", "RLE", "PDF", "LRO", "RLO", "LRI", "RLI"}
         or unicodedata.bidirectional(ch) in {"FSI", "PDI"}
         or ch in "\u200e\u200f\u061c"
+        or "\u206a" <= ch <= "\u206f"
+        or "\ufff9" <= ch <= "\ufffb"
     ]
     if dangerous:
         assert found is not None

@@ -3,7 +3,9 @@
 Two dangers. Control characters and Unicode line breaks end a header early (header
 injection) or confuse terminals and mail programs. Bidirectional embeddings, overrides,
 isolates and marks make text *read* differently from what it is: ``strategy\\u202efdp.exe``
-shows as "strategyexe.pdf" (Trojan Source, CVE-2021-42574). Both are refused wherever text
+shows as "strategyexe.pdf" (Trojan Source, CVE-2021-42574); so, less often, do the
+deprecated formatting characters U+206A-U+206F and the interlinear annotation characters
+U+FFF9-U+FFFB, which no title or name needs. All are refused wherever text
 reaches a partner: titles, list and display names, references, notes, reasons, file
 names, the live URL, the release and the social post.
 
@@ -106,6 +108,11 @@ def _words(ch: str) -> str | None:
         return f"a line separator ({tag}), {_LINE_BREAK}"
     if ch == "\u2029":
         return f"a paragraph separator ({tag}), {_LINE_BREAK}"
+    if 0x206A <= code <= 0x206F:
+        # Deprecated since Unicode 3.0; they change how digits and Arabic letters are drawn.
+        return f"a deprecated formatting character ({tag}), {_READS_DIFFERENTLY}"
+    if 0xFFF9 <= code <= 0xFFFB:
+        return f"an interlinear annotation character ({tag}), which some programs hide text with"
     if 0xD800 <= code <= 0xDFFF:
         # What Python makes of bytes that are not UTF-8 on the command line
         # (surrogateescape); encoding it later for a header would fail.
