@@ -17,17 +17,17 @@ from embargo_bot.domain.text_safety import (
 
 UNSAFE = [
     # (character, words expected in the error line)
-    ("\x00", "a null character (U+0000)"),
-    ("\x07", "a control character (U+0007)"),
-    ("\x1b", "an escape character (U+001B)"),
-    ("\r", "a carriage return (U+000D)"),
-    ("\x7f", "a delete control character (U+007F)"),
-    ("\x80", "a C1 control character (U+0080)"),
-    ("\x85", "a next-line control character (U+0085), which mail programs treat as a line break"),
-    ("\x9b", "a C1 control character (U+009B)"),
-    ("\x9f", "a C1 control character (U+009F)"),
-    ("\u2028", "a line separator (U+2028)"),
-    ("\u2029", "a paragraph separator (U+2029)"),
+    ("\x00", "control character U+0000 (a null character)"),
+    ("\x07", "control character U+0007"),
+    ("\x1b", "control character U+001B (an escape character)"),
+    ("\r", "control character U+000D (a carriage return)"),
+    ("\x7f", "control character U+007F (delete)"),
+    ("\x80", "control character U+0080 (a C1 control)"),
+    ("\x85", "control character U+0085 (next line, which mail programs treat as a line break)"),
+    ("\x9b", "control character U+009B (a C1 control)"),
+    ("\x9f", "control character U+009F (a C1 control)"),
+    ("\u2028", "control character U+2028 (a line separator"),
+    ("\u2029", "control character U+2029 (a paragraph separator"),
     ("\u202a", "a left-to-right embedding (U+202A)"),
     ("\u202b", "a right-to-left embedding (U+202B)"),
     ("\u202c", "a pop-directional-formatting character (U+202C)"),
@@ -70,7 +70,10 @@ def test_line_feed_and_tab_only_in_multiline_text(character: str) -> None:
 
 
 def test_a_line_break_says_keep_it_to_one_line() -> None:
-    assert text_problem("one\ntwo") == "contains a line break (U+000A); keep it to one line"
+    assert (
+        text_problem("one\ntwo")
+        == "contains control character U+000A (a line break); keep it to one line"
+    )
     assert text_problem("a\u2028b") is not None
     assert str(text_problem("a\u2028b")).endswith("keep it to one line")
     assert str(text_problem("a\u202eb")).endswith("; remove it")
@@ -113,9 +116,9 @@ def test_headers_refuse_encoded_words(value: str) -> None:
 
 def test_headers_refuse_unsafe_characters_first() -> None:
     assert header_problem("Title\r\nBcc: x@evil.example") == (
-        "contains a carriage return (U+000D); keep it to one line"
+        "contains control character U+000D (a carriage return); keep it to one line"
     )
-    assert header_problem("Title\tTwo") == "contains a tab (U+0009); remove it"
+    assert header_problem("Title\tTwo") == "contains control character U+0009 (a tab); remove it"
 
 
 @pytest.mark.parametrize(

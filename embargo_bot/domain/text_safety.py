@@ -53,11 +53,11 @@ _BIDI: dict[str, str] = {
 }
 
 _C0_NAMES: dict[str, str] = {
-    "\x00": "a null character",
-    "\t": "a tab",
-    "\n": "a line break",
-    "\r": "a carriage return",
-    "\x1b": "an escape character",
+    "\x00": " (a null character)",
+    "\t": " (a tab)",
+    "\n": " (a line break)",
+    "\r": " (a carriage return)",
+    "\x1b": " (an escape character)",
 }
 
 # Characters of category L, N, P or S that still draw nothing: Hangul fillers and the
@@ -73,6 +73,7 @@ class UnsafeCharacter:
     line: int
     column: int
     words: str  # e.g. "a right-to-left override (U+202E), which can make text read ..."
+    # or "control character U+000D (a carriage return)"
 
     @property
     def code(self) -> str:
@@ -95,19 +96,19 @@ def _words(ch: str) -> str | None:
     tag = f"U+{code:04X}"
     if ch in _BIDI:
         return f"{_BIDI[ch]} ({tag}), {_READS_DIFFERENTLY}"
+    # The wording "control character U+XXXX" is the one the checks this replaces used.
     if code < 0x20:
-        name = _C0_NAMES.get(ch, "a control character")
-        return f"{name} ({tag})"
+        return f"control character {tag}{_C0_NAMES.get(ch, '')}"
     if code == 0x7F:
-        return f"a delete control character ({tag})"
+        return f"control character {tag} (delete)"
     if code == 0x85:
-        return f"a next-line control character ({tag}), {_LINE_BREAK}"
+        return f"control character {tag} (next line, {_LINE_BREAK})"
     if 0x80 <= code <= 0x9F:
-        return f"a C1 control character ({tag})"
+        return f"control character {tag} (a C1 control)"
     if ch == "\u2028":
-        return f"a line separator ({tag}), {_LINE_BREAK}"
+        return f"control character {tag} (a line separator, {_LINE_BREAK})"
     if ch == "\u2029":
-        return f"a paragraph separator ({tag}), {_LINE_BREAK}"
+        return f"control character {tag} (a paragraph separator, {_LINE_BREAK})"
     if 0x206A <= code <= 0x206F:
         # Deprecated since Unicode 3.0; they change how digits and Arabic letters are drawn.
         return f"a deprecated formatting character ({tag}), {_READS_DIFFERENTLY}"
