@@ -39,7 +39,10 @@ def test_good_urls_are_sent_with_the_host_in_ascii(value: str, url: str) -> None
 @pytest.mark.parametrize(
     ("value", "words"),
     [
-        ("http://www.gov.example/isbn/probe", "use https"),
+        (
+            "http://www.gov.example/isbn/probe",
+            "is not an https:// link (it is plain http); use https",
+        ),
         ("ftp://www.gov.example/isbn/probe", "is not an https:// link"),
         ("www.gov.example/isbn/probe", "is not an https:// link"),
         ("https://", "is not an https:// link"),

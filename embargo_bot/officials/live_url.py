@@ -112,7 +112,7 @@ def check_live_url(
     except ValueError:  # an unbalanced "[" or a port that is not a number
         return None, [f"--url: {shown} is not a link; {EXAMPLE}"]
     if parts.scheme.lower() == "http":
-        return None, [f"--url: {shown} is plain http; use https ({EXAMPLE})"]
+        return None, [f"--url: {shown} is not an https:// link (it is plain http); use https"]
     if parts.scheme.lower() != "https" or not parts.netloc:
         return None, [f"--url: {shown} is not an https:// link; {EXAMPLE}"]
     if "@" in parts.netloc:
