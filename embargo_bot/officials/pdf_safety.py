@@ -88,7 +88,8 @@ def _walk(trailer: DictionaryObject) -> Iterator[tuple[DictionaryObject, tuple[s
 
 def _resolved(obj: DictionaryObject, key: str) -> PdfObject | None:
     """``obj[key]`` with an indirect reference followed: ``/S 9 0 R`` is as good as ``/S``."""
-    return obj[key] if key in obj else None
+    value = obj.get(key)
+    return None if value is None else value.get_object()
 
 
 def _inspect(obj: DictionaryObject, path: tuple[str, ...], found: _Findings) -> None:
