@@ -14,7 +14,7 @@ from pypdf.actions import JavaScript
 from pypdf.annotations import Link
 from pypdf.generic import DictionaryObject, NameObject, TextStringObject
 
-from embargo_bot.officials.pdf_safety import pdf_problems
+from embargo_bot.officials.pdf_safety import check_pdf_content, pdf_problems
 
 PATH = Path("strategy.pdf")
 
@@ -283,3 +283,22 @@ def test_a_script_hidden_in_a_compressed_object_stream_is_found() -> None:
     problems, _ = pdf_problems(pdf, PATH)
     assert len(problems) == 1
     assert "a JavaScript action in the action run when the file opens" in problems[0]
+
+
+@pytest.mark.parametrize(
+    "uri", [b"(javascript:app.alert\\(1\\))", b"( JavaScript:x)", b"(file:///C:/Windows/calc.exe)"]
+)
+def test_links_that_run_code_are_refused(uri: bytes) -> None:
+    annotation = b"<< /Subtype /Link /Rect [0 0 9 9] /A << /S /URI /URI " + uri + b" >> >>"
+    problems, _ = pdf_problems(raw_pdf(b"", b"/Annots [4 0 R]", annotation), PATH)
+    assert len(problems) == 1
+    assert "which runs or opens code" in problems[0]
+
+
+def test_link_targets_are_listed_for_the_live_link_check() -> None:
+    writer = blank_writer()
+    writer.add_annotation(0, Link(rect=(0, 0, 50, 50), url="https://www.gov.example/isbn/probe"))
+    writer.add_annotation(0, Link(rect=(0, 0, 50, 50), url="https://stats.example/"))
+    report = check_pdf_content(written(writer), PATH)
+    assert report.problems == [] and report.warnings == []
+    assert sorted(report.links) == ["https://stats.example/", "https://www.gov.example/isbn/probe"]

@@ -35,10 +35,27 @@ _FIX = "export the PDF again without scripts or actions (e.g. print it to a new 
 _ALL_OBJECTS = 1_000_000  # beyond this, a file is built to exhaust the check
 
 
+_SCRIPT_SCHEMES = ("javascript:", "vbscript:", "file:")
+
+
 @dataclass
 class _Findings:
     problems: dict[str, None] = field(default_factory=dict)  # ordered and de-duplicated
     warnings: dict[str, None] = field(default_factory=dict)
+    links: dict[str, None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PdfReport:
+    """What the check found: problems refuse the PDF, warnings are shown, links listed.
+
+    ``links`` are the targets of the PDF's link actions (``/URI``), for the check that the
+    notice does not carry the live URL before the lift.
+    """
+
+    problems: list[str]
+    warnings: list[str]
+    links: list[str]
 
 
 # Keys on the way to an action that tell an official where it sits.
@@ -101,15 +118,27 @@ def _inspect(obj: DictionaryObject, path: tuple[str, ...], found: _Findings) -> 
         found.problems[f"contains {action} {where}, {effect}"] = None
     if "/JS" in obj and kind != "/JavaScript":
         found.problems[f"contains a script (/JS) {where}, which a PDF reader may run"] = None
+    if kind == "/URI":
+        target = str(_resolved(obj, "/URI") or "").strip()
+        if target.lower().startswith(_SCRIPT_SCHEMES):
+            shown = target if len(target) <= 60 else target[:57] + "..."
+            found.problems[f"contains a link to {shown!r} {where}, which runs or opens code"] = None
+        elif target:
+            found.links[target] = None
     if "/EF" in obj:  # a file specification with the file itself inside
         name = _resolved(obj, "/UF") or _resolved(obj, "/F") or "with no name"
-        found.warnings[f"has an embedded file {str(name)!r} {where}"] = None
+        found.warnings[
+            f"has an embedded file {str(name)!r} {where}; partners receive the attached files too"
+        ] = None
     if "/XFA" in obj:
-        found.warnings[f"has an XFA form {where}, which some readers run scripts in"] = None
+        found.warnings[
+            f"has an XFA form {where}, which some PDF readers run scripts in; check that the "
+            "form is meant to be there"
+        ] = None
 
 
-def pdf_problems(data: bytes, path: Path) -> tuple[list[str], list[str]]:
-    """(problems, warnings) for the pack's PDF, each one line starting ``--pdf PATH:``.
+def check_pdf_content(data: bytes, path: Path) -> PdfReport:
+    """What the pack's PDF would do when opened; every line starts ``--pdf PATH:``.
 
     A problem refuses the PDF; a warning is shown to the official and the PDF is sent.
     A PDF that pypdf cannot read at all is refused: what cannot be checked is not sent.
@@ -119,22 +148,37 @@ def pdf_problems(data: bytes, path: Path) -> tuple[list[str], list[str]]:
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted and not reader.decrypt(""):
-            return [
-                f"{option}: the PDF is protected with a password, so it cannot be checked "
-                "for scripts; send it without the password (partners could not open it anyway)"
-            ], []
+            return PdfReport(
+                [
+                    f"{option}: the PDF is protected with a password, so it cannot be checked "
+                    "for scripts; send it without the password (partners could not open it "
+                    "anyway)"
+                ],
+                [],
+                [],
+            )
         for obj, where in _walk(reader.trailer):
             _inspect(obj, where, found)
     except Exception as exc:  # a hostile file can make pypdf raise anything at all
-        return [
-            f"{option}: the PDF cannot be read ({type(exc).__name__}: {_first_line(exc)}), so "
-            "it cannot be checked for scripts; save or export it again as a PDF"
-        ], []
-    problems = [f"{option}: {what}; {_FIX}" for what in found.problems]
-    warnings = [
-        f"{option}: {what}; partners receive the attached files too" for what in found.warnings
-    ]
-    return problems, warnings
+        return PdfReport(
+            [
+                f"{option}: the PDF cannot be read ({type(exc).__name__}: {_first_line(exc)}), "
+                "so it cannot be checked for scripts; save or export it again as a PDF"
+            ],
+            [],
+            [],
+        )
+    return PdfReport(
+        problems=[f"{option}: {what}; {_FIX}" for what in found.problems],
+        warnings=[f"{option}: {what}" for what in found.warnings],
+        links=list(found.links),
+    )
+
+
+def pdf_problems(data: bytes, path: Path) -> tuple[list[str], list[str]]:
+    """(problems, warnings) of ``check_pdf_content``."""
+    report = check_pdf_content(data, path)
+    return report.problems, report.warnings
 
 
 def _first_line(exc: BaseException) -> str:
