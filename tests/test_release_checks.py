@@ -79,3 +79,8 @@ def test_every_problem_is_reported_with_its_line() -> None:
 def test_any_text_is_read_without_error(source: str) -> None:
     problems, warnings = release_problems(source, PATH)
     assert all(p.startswith("--release release.md:") for p in problems + warnings)
+
+
+def test_the_social_post_can_be_checked_under_its_own_option() -> None:
+    problems, _ = release_problems("Out now: http://www.gov.example/", Path("post.txt"), "--social")
+    assert problems[0].startswith("--social post.txt:1: ")

@@ -49,8 +49,12 @@ def _line_of(lines: list[str], block_map: list[int] | None, needle: str) -> int:
     return start + 1
 
 
-def release_problems(source: str, path: Path) -> tuple[list[str], list[str]]:
+def release_problems(
+    source: str, path: Path, option: str = "--release"
+) -> tuple[list[str], list[str]]:
     """(problems, warnings) for the release's Markdown, each line ``--release PATH:LINE: ...``.
+
+    ``option`` names the file in the lines, so the social post can be checked the same way.
 
     Problems refuse the pack: an image, an ``http://`` link or bare URL. Warnings are
     shown and the release is sent: a relative link or an in-page anchor other than the
@@ -61,7 +65,7 @@ def release_problems(source: str, path: Path) -> tuple[list[str], list[str]]:
     warnings: list[str] = []
 
     def where(block_map: list[int] | None, needle: str) -> str:
-        return f"--release {path}:{_line_of(lines, block_map, needle)}"
+        return f"{option} {path}:{_line_of(lines, block_map, needle)}"
 
     in_link = 0  # a link's own text is not linked again by mail programs
     for token, block_map in _inline_tokens(_MARKDOWN.parse(source)):
