@@ -28,7 +28,7 @@ import idna
 from markdown_it import MarkdownIt
 
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-# RFC 3986 reserved characters and "%": kept as they are; any other character is escaped.
+# RFC 3986 reserved characters are kept as they are; any other (a stray "%" too) is escaped.
 _KEPT = _UNRESERVED | frozenset(":/?#[]@!$&'()*+,;=")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):(.*)", re.DOTALL)
