@@ -26,6 +26,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from embargo_bot.domain.errors import ConfigError
+from embargo_bot.domain.live_url import normalise_domains
+from embargo_bot.domain.text_safety import header_problem
 from embargo_bot.domain.transport import SmtpSecurity, is_loopback
 
 ENV_PREFIX = "EMBARGO_BOT_"
@@ -94,12 +96,27 @@ class Settings(BaseSettings):
     require_clearance: bool = True
     poll_interval: Annotated[float, Field(gt=0, le=60)] = 1.0
     lease_seconds: Annotated[float, Field(ge=5, le=3600)] = 30.0
+    live_domains: str | None = None
+
+    @field_validator("live_domains")
+    @classmethod
+    def _domain_names(cls, value: str | None) -> str | None:
+        if value is not None:
+            _, problems = normalise_domains(value.split(","))
+            if problems:
+                raise ValueError(problems[0].removeprefix("EMBARGO_BOT_LIVE_DOMAINS: "))
+        return value
+
+    @property
+    def live_domain_list(self) -> tuple[str, ...]:
+        """The publishing sites a live URL must be on (or below); empty: any."""
+        return tuple(normalise_domains((self.live_domains or "").split(","))[0])
 
     @field_validator("smtp_username", "smtp_host", "sender")
     @classmethod
-    def _no_control_characters(cls, value: str | None) -> str | None:
-        if value is not None and any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-            raise ValueError("must not contain control characters")
+    def _header_safe(cls, value: str | None) -> str | None:
+        if value is not None and (problem := header_problem(value)) is not None:
+            raise ValueError(problem)
         return value
 
     @field_validator("sender")

@@ -9,13 +9,11 @@ template syntax from an official's text that a mail client would run.
 from __future__ import annotations
 
 import codecs
-import email
 import json
 import re
 import unicodedata
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
-from email import policy
 from email.message import EmailMessage
 from html import unescape
 from html.parser import HTMLParser
@@ -25,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from conftest import GOOD_FILES, GOOD_REQUEST, PDF, PackFiles, queue_args, store_dump
+from conftest import GOOD_FILES, GOOD_REQUEST, PDF, Cli
 from email_validator import validate_email
 from hypothesis import (
     HealthCheck,
@@ -38,7 +36,6 @@ from hypothesis import (
 )
 from hypothesis import strategies as st
 
-from embargo_bot.cli.main import main
 from embargo_bot.domain.classification import Classification
 from embargo_bot.domain.errors import InputError
 from embargo_bot.domain.times import parse_when
@@ -58,7 +55,6 @@ NOW = datetime(2022, 2, 21, 9, 0, tzinfo=UTC)
 GOOD_PDF = PDF
 
 # Characters that could end or split an email header line, or a line of output.
-LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 UNSAFE_CATEGORIES = {"Cc", "Zl", "Zp"}
 
 # Every option a refusal of `queue` may name.
@@ -77,30 +73,8 @@ QUEUE_OPTIONS = (
     "--social",
 )
 
-# Headers embargo-bot writes, and those of the MIME structure under them.
-EXPECTED_HEADERS = {
-    "date",
-    "message-id",
-    "to",
-    "from",
-    "reply-to",
-    "subject",
-    "x-embargo-pack",
-    "x-embargo-stage",
-    "x-embargo-lift",
-    "mime-version",
-    "content-type",
-    "content-transfer-encoding",
-    "sio-label",
-}
 
 # The headers of each MIME part under them: the text, the HTML, the PDF, the calendar entry.
-PART_HEADERS = {
-    "content-type",
-    "content-transfer-encoding",
-    "content-disposition",
-    "mime-version",
-}
 
 # An RFC 2047 encoded word that decodes to CR LF and a header. Python's email package
 # decodes such words in a header value it is given and, before 3.11.10 / 3.12.5
@@ -602,111 +576,6 @@ def through_the_cli(max_examples: int) -> settings:
     )
 
 
-@dataclass
-class Cli:
-    database: Path
-    files: PackFiles
-    work: Path
-    capsys: pytest.CaptureFixture[str]
-
-    def run(self, *args: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        code = main(list(args))
-        out, err = self.capsys.readouterr()
-        return code, out, err
-
-    def queue(self, **overrides: str) -> tuple[int, str, str]:
-        return self.run(*queue_args(self.files, "--json", joined=True, **overrides))
-
-    def dump(self) -> list[str]:
-        return store_dump(self.database)
-
-    def assert_refused(self, result: tuple[int, str, str], before: list[str]) -> str:
-        """A clear error and nothing else; returns stderr."""
-        code, out, err = result
-        assert code != 0
-        assert out == ""
-        assert "Traceback" not in err
-        assert err.startswith("embargo-bot: ") and err.endswith("\n")
-        assert all(line.strip() for line in err.splitlines())
-        # Values are echoed quoted: no raw control character reaches the terminal.
-        assert not any(unicodedata.category(ch) == "Cc" for ch in err.replace("\n", "")), err
-        assert self.dump() == before
-        return err
-
-    def preview(self, pack_id: str) -> list[EmailMessage]:
-        out_dir = self.work / f"preview-{pack_id}"
-        code, out, err = self.run("preview", pack_id, "--out", str(out_dir), "--json")
-        assert code == 0, err
-        written = json.loads(out)
-        assert written
-        return [assert_real_headers(Path(item["path"]).read_bytes()) for item in written]
-
-
-@pytest.fixture
-def cli(
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    lists_dir: Path,
-    key: str,
-    pack_files: PackFiles,
-    capsys: pytest.CaptureFixture[str],
-) -> Cli:
-    """The environment a user sets, and a store that already holds one good pack."""
-    values = {
-        "EMBARGO_BOT_DATABASE": str(tmp_path / "store.db"),
-        "EMBARGO_BOT_RECIPIENTS_DIR": str(lists_dir),
-        "EMBARGO_BOT_KEY": key,
-        "EMBARGO_BOT_FROM": "Organised Crime Unit <ocu@example.org>",
-        "EMBARGO_BOT_SMTP_HOST": "127.0.0.1",
-        "EMBARGO_BOT_SMTP_SECURITY": "none",
-        "EMBARGO_BOT_REQUIRE_CLEARANCE": "false",
-    }
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    work = tmp_path / "hostile"
-    work.mkdir()
-    cli = Cli(tmp_path / "store.db", pack_files, work, capsys)
-    code, _, err = cli.queue()
-    assert code == 0, err
-    return cli
-
-
-HEADER_FIELD = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
-
-
-def assert_real_headers(data: bytes) -> EmailMessage:
-    """Every header line is one that embargo-bot meant to write, and nothing was injected."""
-    head, blank, _ = data.partition(b"\r\n\r\n")
-    assert blank, "no blank line ends the headers"
-    names = []
-    for line in head.split(b"\r\n"):
-        assert b"\r" not in line and b"\n" not in line, line
-        assert len(line) <= 998, len(line)
-        assert all(byte < 0x80 for byte in line), line  # non-ASCII only as RFC 2047 words
-        if line[:1] in (b" ", b"\t"):
-            assert names, "a continuation line before any header"
-            continue
-        assert HEADER_FIELD.match(line), line
-        names.append(line.split(b":", 1)[0].decode().lower())
-    assert set(names) <= EXPECTED_HEADERS, names
-    message = email.message_from_bytes(data, policy=policy.default)
-    assert isinstance(message, EmailMessage)
-    assert message.get_all("Bcc") is None and message.get_all("Cc") is None
-    for name in ("Subject", "From", "To", "Reply-To", "X-Embargo-Pack"):
-        try:
-            values = message.get_all(name)
-        except ValueError as exc:  # e.g. an encoded word in a display name decodes to CR LF
-            pytest.fail(f"the {name} header cannot be read back: {exc}")
-        assert values is not None and len(values) == 1, (name, values)
-        assert not any(ch in LINE_BREAKS for ch in str(values[0])), (name, values)
-    assert len(message["To"].addresses) == 1
-    for part in message.walk():
-        if part is not message:
-            assert {name.lower() for name in part} <= PART_HEADERS, part.keys()
-    return message
-
-
 class _Markup(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -1035,11 +904,14 @@ def test_a_pdf_that_is_something_else_is_refused(cli: Cli, content: bytes, expec
 
 
 def padded_pdf(size: int) -> bytes:
-    """A PDF of exactly ``size`` bytes: the sample with a comment line after its header."""
-    header, rest = GOOD_PDF.split(b"\n", 1)
+    """A valid PDF of exactly ``size`` bytes: the sample, a comment line before ``startxref``.
+
+    There, the padding moves no object, so the cross-reference table stays right.
+    """
+    body, tail = GOOD_PDF.rsplit(b"startxref", 1)
     padding = size - len(GOOD_PDF) - 2
     assert padding >= 0
-    return header + b"\n%" + b"x" * padding + b"\n" + rest
+    return body + b"%" + b"x" * padding + b"\n" + b"startxref" + tail
 
 
 @pytest.mark.parametrize("limit_env", ["25", None])

@@ -226,14 +226,14 @@ TRUNCATED_PDF = PDF[: len(PDF) // 2]
         pytest.param(
             {"url": "https://[www.gov.scot/isbn/9781802019445"},
             {},
-            [("--url:", "not an https://")],
+            [("--url:", "is not a link")],
             id="url-unbalanced-bracket",
         ),
         pytest.param({"url": ""}, {}, [("--url:", "not an https://")], id="url-empty"),
         pytest.param(
             {"url": "https://www.gov.scot/a\r\nBcc: x@evil.example"},
             {},
-            [("--url:", "not an https://")],
+            [("--url:", "control character U+000D")],
             id="url-crlf",
         ),
         pytest.param(
@@ -347,19 +347,19 @@ TRUNCATED_PDF = PDF[: len(PDF) // 2]
         pytest.param(
             {},
             {"release": b"Ring the \x07 bell\n"},
-            [("--release release.md:", "contains control characters (e.g. '\\x07')")],
+            [("--release release.md:1:", "contains control character U+0007")],
             id="release-bell",
         ),
         pytest.param(
             {},
             {"release": b"\x1b[31mred\x1b[0m\n"},
-            [("--release release.md:", "contains control characters")],
+            [("--release release.md:1:", "contains control character U+001B")],
             id="release-ansi",
         ),
         pytest.param(
             {},
             {"release": b"old mac\rline endings\r"},
-            [("--release release.md:", "contains control characters (e.g. '\\r')")],
+            [("--release release.md:1:", "contains control character U+000D")],
             id="release-lone-cr",
         ),
         pytest.param(

@@ -44,11 +44,11 @@ def queue_command(args: argparse.Namespace, console: Console) -> int:
         waves=tuple(args.notice),
     )
     with open_app(command_settings()) as app:
-        pack = actions.queue_pack(app, request, created_by=current_user())
+        pack = actions.queue_pack(app, request, created_by=current_user(), on_warning=_warn)
         status = pack_status(app, pack.id)
         warning = actions.live_warning(app, pack)
         if warning:
-            sys.stderr.write(f"embargo-bot: warning: {warning}\n")
+            _warn(warning)
         if args.json:
             emit_json(console, output.status_json(status, now=app.clock(), with_deliveries=False))
             return 0
@@ -110,7 +110,7 @@ def amend_command(args: argparse.Namespace, console: Console) -> int:
         note=args.note,
     )
     with open_app(command_settings()) as app:
-        pack = changes.amend_pack(app, args.pack, request, by=current_user())
+        pack = changes.amend_pack(app, args.pack, request, by=current_user(), on_warning=_warn)
         message = f"Amended {pack.id}: now version {pack.version}."
         return _show_change(args, console, app, message)
 
@@ -179,3 +179,8 @@ def preview_command(args: argparse.Namespace, console: Console) -> int:
             console.print(f"{item.path}  ({item.stage}, {item.recipient})", highlight=False)
         console.print(f"Wrote {len(written)} message(s) to {args.out}")
     return 0
+
+
+def _warn(warning: str) -> None:
+    """Allowed, but worth a second look: on stderr, so --json output stays one document."""
+    sys.stderr.write(f"embargo-bot: warning: {warning}\n")

@@ -9,8 +9,14 @@ def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 
-def sample_pdf(lines: Sequence[str]) -> bytes:
-    """A PDF 1.4 page of Helvetica text, with a correct cross-reference table."""
+def sample_pdf(
+    lines: Sequence[str], *, catalog_extra: bytes = b"", extra_objects: Sequence[bytes] = ()
+) -> bytes:
+    """A PDF 1.4 page of Helvetica text, with a correct cross-reference table.
+
+    ``catalog_extra`` goes into the document catalogue and ``extra_objects`` are numbered
+    from 6: how the tests make a PDF that runs a script when opened.
+    """
     text_ops = ["BT", "/F1 20 Tf", "72 770 Td", "24 TL"]
     for line in lines:
         printable = line.encode("latin-1", "replace").decode("latin-1")
@@ -18,12 +24,13 @@ def sample_pdf(lines: Sequence[str]) -> bytes:
     text_ops.append("ET")
     stream = "\n".join(text_ops).encode("latin-1")
     objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Catalog /Pages 2 0 R " + catalog_extra + b" >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
         b"/Resources << /Font << /F1 5 0 R >> >> >>",
         b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        *extra_objects,
     ]
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []

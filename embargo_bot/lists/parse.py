@@ -9,7 +9,6 @@ is why the files are walked node by node rather than loaded into plain dicts.
 from __future__ import annotations
 
 import difflib
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ import yaml
 from email_validator import EmailNotValidError, validate_email
 
 from embargo_bot.domain.classification import Classification
-from embargo_bot.domain.text_safety import header_problem
+from embargo_bot.domain.text_safety import has_visible_text, header_problem
 
 LIST_SUFFIXES = (".yaml", ".yml")
 
@@ -42,10 +41,7 @@ _QUOTABLE = {
     "tag:yaml.org,2002:bool": "the yes/no value",
     "tag:yaml.org,2002:timestamp": "the date",
 }
-# Cc covers CR, LF, NUL, TAB and DEL; Zl/Zp are Unicode line breaks. Any of them
-# in a name would let a list file break or inject lines in an email header.
-_CONTROL_CATEGORIES = {"Cc", "Zl", "Zp"}
-_HEADER_SAFE = "it may go into email headers, so keep it on one line without control characters"
+_HEADER_SAFE = "it goes into email headers and before partners, so write it plainly on one line"
 
 
 @dataclass(frozen=True)
@@ -145,13 +141,12 @@ class _FileCheck:
             if required:
                 self.report(node, f"{what} must not be empty")
             return None
-        bad = next((c for c in value if unicodedata.category(c) in _CONTROL_CATEGORIES), None)
-        if bad is not None:
-            self.report(node, f"{what} contains control character U+{ord(bad):04X}; {_HEADER_SAFE}")
-            return None
         problem = header_problem(value)
         if problem is not None:
-            self.report(node, f"{what} {problem}")
+            self.report(node, f"{what} {problem}; {_HEADER_SAFE}")
+            return None
+        if not has_visible_text(value):
+            self.report(node, f"{what} has no visible text; write it in words")
             return None
         return value
 

@@ -22,6 +22,7 @@ from embargo_bot.domain.packs import Pack, PackContent, PackVersion, StageKind, 
 from embargo_bot.domain.reports import Failure, StageReport, describe_offset
 from embargo_bot.domain.text_safety import header_problem
 from embargo_bot.domain.times import describe
+from embargo_bot.messages.links import find_live_link
 
 # Kinds whose email carries the embargoed material itself.
 MATERIAL_KINDS = (StageKind.NOTICE, StageKind.UPDATED)
@@ -225,17 +226,19 @@ CALENDAR_KINDS = (StageKind.NOTICE, StageKind.CHANGED, StageKind.UPDATED, StageK
 def check_notice_hides_link(rendered: RenderedEmail, url: str) -> None:
     """Refuse an email before the lift that would carry the live link.
 
-    Only the live email's context has the URL, but a release or social post can paste it.
+    Only the live email's context has the URL, but a release or social post can paste
+    it, disguised (``%70robe``, ``/./``, ``:443``, a trailing dot, upper case): every link
+    and bare URL is compared with the live one after normalising both.
     """
-    bare = url.split("://", 1)[-1].rstrip("/").lower().removeprefix("www.")
     for part_name, part in (
         ("subject", rendered.subject),
         ("text", rendered.text),
         ("HTML", rendered.html),
     ):
-        if bare and bare in part.lower():
+        leaked = find_live_link(part, url)
+        if leaked is not None:
             raise InputError(
-                f"the embargoed email ({part_name}) contains the live link {url}: it must not "
-                "reach partners before the lift. Remove it from the release and social text; "
-                "the live email sends it at the lift."
+                f"the embargoed email ({part_name}) contains the live link {url} (as {leaked}): "
+                "it must not reach partners before the lift. Remove it from the release and "
+                "social text; the live email sends it at the lift."
             )

@@ -9,6 +9,7 @@ where a pack stands in ``status``.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 from embargo_bot.app import App
 from embargo_bot.domain.errors import InputError, ListError, StoreError
@@ -21,6 +22,7 @@ from embargo_bot.domain.packs import (
     StageKind,
 )
 from embargo_bot.domain.reports import estimate
+from embargo_bot.domain.text_safety import text_problem
 from embargo_bot.domain.times import describe_span
 from embargo_bot.lists.catalogue import ListCatalogue, load_lists, select_lists, unique_recipients
 from embargo_bot.officials.guards import require_not_yet_live
@@ -31,7 +33,14 @@ from embargo_bot.officials.sealing import seal
 MAX_REASON = 1000
 
 
-def queue_pack(app: App, request: QueueRequest, *, created_by: str) -> Pack:
+def queue_pack(
+    app: App,
+    request: QueueRequest,
+    *,
+    created_by: str,
+    on_warning: Callable[[str], None] | None = None,
+) -> Pack:
+    """Check everything, then store the pack; ``on_warning`` hears what is allowed but odd."""
     now = app.clock()
     checked = check_request(
         request,
@@ -39,6 +48,7 @@ def queue_pack(app: App, request: QueueRequest, *, created_by: str) -> Pack:
         now=now,
         zone=app.settings.zone,
         default_contact=app.sender.address,
+        live_domains=app.settings.live_domain_list,
     )
     catalogue = load_lists(app.settings.recipients_dir)
     for wave in checked.waves:
@@ -48,6 +58,9 @@ def queue_pack(app: App, request: QueueRequest, *, created_by: str) -> Pack:
         raise ListError("the lists named have no recipients between them")
     _check_contact_is_ours(checked.contact, app.sender.domain, catalogue)
 
+    if on_warning is not None:
+        for warning in checked.warnings:
+            on_warning(warning)
     content = PackContent(pdf=checked.pdf, release=checked.release, social=checked.social)
     stages = [
         NewStage(kind=StageKind.NOTICE, due_at=wave.at, list_keys=wave.list_keys, wave=number)
@@ -184,8 +197,8 @@ def _check_reason(reason: str | None) -> str | None:
     if reason is None or not reason.strip():
         return None
     cleaned = reason.strip()
-    if any(ord(ch) < 32 and ch not in "\n\t" for ch in cleaned):
-        raise InputError("--reason: must not contain control characters")
+    if (problem := text_problem(cleaned, multiline=True)) is not None:
+        raise InputError(f"--reason: {problem}")
     if len(cleaned) > MAX_REASON:
         raise InputError(f"--reason: {len(cleaned)} characters is too long (at most {MAX_REASON})")
     return cleaned

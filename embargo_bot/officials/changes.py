@@ -8,6 +8,7 @@ the service sends it at once to exactly those who hold the older word.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import replace
 
 from embargo_bot.app import App
@@ -94,7 +95,14 @@ def reschedule_pack(
     return app.store.get_pack(pack_id)
 
 
-def amend_pack(app: App, pack_id: str, request: AmendRequest, *, by: str) -> Pack:
+def amend_pack(
+    app: App,
+    pack_id: str,
+    request: AmendRequest,
+    *,
+    by: str,
+    on_warning: Callable[[str], None] | None = None,
+) -> Pack:
     """Store a new version; holders of the notice get an "updated" email with it."""
     pack = app.store.get_pack(pack_id)
     require_not_yet_live(app.store, pack, "amended")
@@ -106,7 +114,12 @@ def amend_pack(app: App, pack_id: str, request: AmendRequest, *, by: str) -> Pac
             social=request.social,
             max_pdf_mb=app.settings.max_pdf_mb,
         ),
+        live_url=pack.url,
+        live_domains=app.settings.live_domain_list,
     )
+    if on_warning is not None:
+        for warning in checked.warnings:
+            on_warning(warning)
     current = app.messages.content(pack)
     content = PackContent(
         pdf=checked.pdf if checked.pdf is not None else current.pdf,

@@ -5,19 +5,20 @@ Shared by ``queue`` and ``amend`` (intake.py); reading the named files is the on
 
 from __future__ import annotations
 
-import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
 
 from embargo_bot.domain.classification import Classification
 from embargo_bot.domain.errors import InputError
-from embargo_bot.domain.text_safety import header_problem
+from embargo_bot.domain.live_url import LiveUrl, check_live_url
+from embargo_bot.domain.text_safety import first_unsafe, has_visible_text, header_problem
 from embargo_bot.domain.times import parse_when
+from embargo_bot.officials.pdf_safety import pdf_problems
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,6 @@ def read_named_files(
     return files
 
 
-def has_control_characters(text: str) -> bool:
-    return any(unicodedata.category(ch) == "Cc" for ch in text)
-
-
 def single_line(
     value: str | None, option: str, limit: int, problems: list[str], *, required: bool = False
 ) -> str | None:
@@ -87,29 +84,22 @@ def single_line(
     if problem is not None:
         problems.append(f"{option}: {problem}")
         return None
+    if not has_visible_text(cleaned):
+        problems.append(f"{option}: has no visible text; write it in words")
+        return None
     if len(cleaned) > limit:
         problems.append(f"{option}: {len(cleaned)} characters is too long (at most {limit})")
         return None
     return cleaned
 
 
-def check_url(value: str, problems: list[str]) -> str | None:
-    cleaned = value.strip()
-    try:
-        parts = urlsplit(cleaned)
-        valid = parts.scheme == "https" and bool(parts.hostname) and parts.port != 0
-    except ValueError:  # an unbalanced "[" or a port that is not a number
-        valid = False
-    if not valid or has_control_characters(cleaned):
-        problems.append(
-            f"--url: {value!r} is not an https:// link; give the address the publication "
-            "will have, e.g. https://www.gov.scot/isbn/9781802019445"
-        )
-        return None
-    if " " in cleaned:
-        problems.append(f"--url: {value!r} contains a space")
-        return None
-    return cleaned
+def check_url(
+    value: str, problems: list[str], *, allowed_domains: Sequence[str] = ()
+) -> LiveUrl | None:
+    """The live URL: https, no credentials, a real host (in ASCII), on an allowed domain."""
+    live, found = check_live_url(value, allowed_domains)
+    problems.extend(found)
+    return live
 
 
 def check_classification(value: str, problems: list[str]) -> Classification | None:
@@ -139,7 +129,9 @@ def parse_time(text: str, zone: ZoneInfo, option: str, problems: list[str]) -> d
         return None
 
 
-def check_pdf(data: bytes | None, path: Path, problems: list[str]) -> bytes | None:
+def check_pdf(
+    data: bytes | None, path: Path, problems: list[str], warnings: list[str]
+) -> bytes | None:
     if data is None:
         return None
     if not data:
@@ -149,7 +141,11 @@ def check_pdf(data: bytes | None, path: Path, problems: list[str]) -> bytes | No
     elif b"%%EOF" not in data[-2048:]:
         problems.append(f"--pdf {path}: the PDF is cut short (no %%EOF at the end)")
     else:
-        return data
+        # Parsed, not searched: a script can hide in a compressed object stream.
+        found, cautions = pdf_problems(data, path)
+        problems.extend(found)
+        warnings.extend(cautions)
+        return None if found else data
     return None
 
 
@@ -169,16 +165,19 @@ def text_file(data: bytes | None, option: str, path: Path, problems: list[str]) 
     if not text.strip():
         problems.append(f"{option} {path}: the file is empty")
         return None
-    bad = [ch for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\n\t"]
-    if bad:
-        problems.append(f"{option} {path}: contains control characters (e.g. {bad[0]!r})")
+    unsafe = first_unsafe(text, multiline=True)
+    if unsafe is not None:
+        problems.append(f"{option} {path}:{unsafe.line}: {unsafe.describe()}")
         return None
     return text
 
 
-def safe_file_name(name: str) -> str:
-    """The attachment's name, as partners will see it: one plain line, or a default."""
-    cleaned = "".join(ch for ch in name if not has_control_characters(ch)).strip()
-    if not cleaned or header_problem(cleaned) is not None:
+def pdf_file_name(path: Path, problems: list[str]) -> str:
+    """The attachment's name, as partners will see it: refused if it could deceive them."""
+    name = path.name.strip()
+    problem = header_problem(name)
+    if problem is not None:
+        # strategy\u202efdp.exe shows as "strategyexe.pdf": rename, never quietly repair.
+        problems.append(f"--pdf {path!r}: the file name {problem}; rename the file")
         return "publication.pdf"
-    return cleaned
+    return name if has_visible_text(name) else "publication.pdf"

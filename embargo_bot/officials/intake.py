@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from embargo_bot.domain.classification import Classification
 from embargo_bot.domain.errors import InputError
+from embargo_bot.domain.text_safety import header_problem
 from embargo_bot.domain.times import describe
 from embargo_bot.officials.fields import (
     DEFAULT_MAX_PDF_MB,
@@ -25,13 +26,13 @@ from embargo_bot.officials.fields import (
     check_contact,
     check_pdf,
     check_url,
-    has_control_characters,
     parse_time,
+    pdf_file_name,
     read_named_files,
-    safe_file_name,
     single_line,
     text_file,
 )
+from embargo_bot.officials.material_checks import check_material
 
 MAX_TITLE = 200
 MAX_REFERENCE = 100
@@ -79,6 +80,8 @@ class CheckedRequest:
     pdf_name: str
     release: str
     social: str | None
+    # Shown to the official, not refused: e.g. a PDF with an attached file.
+    warnings: tuple[str, ...] = ()
 
     @property
     def list_keys(self) -> tuple[str, ...]:
@@ -107,12 +110,15 @@ def check_request(
     now: datetime,
     zone: ZoneInfo,
     default_contact: str,
+    live_domains: Sequence[str] = (),
 ) -> CheckedRequest:
     """Every check that needs no store: all problems in one ``InputError``."""
     problems: list[str] = []
+    warnings: list[str] = []
     title = single_line(request.title, "--title", MAX_TITLE, problems, required=True)
     reference = single_line(request.reference, "--reference", MAX_REFERENCE, problems)
-    url = check_url(request.url, problems)
+    live = check_url(request.url, problems, allowed_domains=live_domains)
+    url = None if live is None else live.url
     classification = check_classification(request.classification, problems)
     contact = check_contact(request.contact or default_contact, problems)
     lift_at = parse_time(request.lift, zone, "--lift", problems)
@@ -122,14 +128,26 @@ def check_request(
         )
         lift_at = None  # one problem is enough: not also "the notice is after the lift"
     waves = _check_waves(request, now=now, zone=zone, lift_at=lift_at, problems=problems)
-    pdf = check_pdf(files.pdf, request.pdf, problems)
+    pdf = check_pdf(files.pdf, request.pdf, problems, warnings)
+    pdf_name = pdf_file_name(request.pdf, problems)
     release = text_file(files.release, "--release", request.release, problems)
     social = (
         None
         if files.social is None or request.social is None
         else text_file(files.social, "--social", request.social, problems)
     )
+    check_material(
+        url=url,
+        release=release,
+        release_path=request.release,
+        social=social,
+        social_path=request.social,
+        problems=problems,
+        warnings=warnings,
+    )
     _refuse(problems, "cannot queue this pack")
+    if live is not None and live.confirmation() != live.url:
+        warnings.append(f"--url: {live.confirmation()}: check that this is the publishing site")
     assert title is not None and url is not None and classification is not None
     assert lift_at is not None and pdf is not None and release is not None
     return CheckedRequest(
@@ -141,9 +159,10 @@ def check_request(
         contact=contact or default_contact,
         waves=waves,
         pdf=pdf,
-        pdf_name=safe_file_name(request.pdf.name),
+        pdf_name=pdf_name,
         release=release,
         social=social,
+        warnings=tuple(warnings),
     )
 
 
@@ -198,8 +217,9 @@ def check_wave_times(
 
 def _list_keys(text: str, option: str, problems: list[str]) -> tuple[str, ...] | None:
     keys = tuple(dict.fromkeys(k.strip() for k in text.split(",") if k.strip()))
-    if any(has_control_characters(key) for key in keys):
-        problems.append(f"{option}: list names must not contain control characters")
+    unsafe = next((p for key in keys if (p := header_problem(key)) is not None), None)
+    if unsafe is not None:
+        problems.append(f"{option}: a list name {unsafe}")
         return None
     if not keys:
         problems.append(f"{option}: name at least one recipient list, e.g. nca,copfs")
@@ -240,6 +260,7 @@ class CheckedAmend:
     release: str | None
     social: str | None
     note: str
+    warnings: tuple[str, ...] = ()
 
     @property
     def changed(self) -> tuple[str, ...]:
@@ -250,11 +271,21 @@ class CheckedAmend:
 MAX_NOTE = 1000
 
 
-def check_amend(request: AmendRequest, files: InputFiles) -> CheckedAmend:
+def check_amend(
+    request: AmendRequest, files: InputFiles, *, live_url: str, live_domains: Sequence[str] = ()
+) -> CheckedAmend:
+    """Every check on an amendment; ``live_url`` is the pack's link, if not amended too."""
     problems: list[str] = []
+    warnings: list[str] = []
     title = single_line(request.title, "--title", MAX_TITLE, problems)
-    url = None if request.url is None else check_url(request.url, problems)
-    pdf = None if request.pdf is None else check_pdf(files.pdf, request.pdf, problems)
+    live = (
+        None
+        if request.url is None
+        else check_url(request.url, problems, allowed_domains=live_domains)
+    )
+    url = None if live is None else live.url
+    pdf = None if request.pdf is None else check_pdf(files.pdf, request.pdf, problems, warnings)
+    pdf_name = None if request.pdf is None else pdf_file_name(request.pdf, problems)
     release = (
         None
         if request.release is None
@@ -266,6 +297,15 @@ def check_amend(request: AmendRequest, files: InputFiles) -> CheckedAmend:
         else text_file(files.social, "--social", request.social, problems)
     )
     note = single_line(request.note, "--note", MAX_NOTE, problems, required=True)
+    check_material(
+        url=url or live_url,
+        release=release,
+        release_path=request.release,
+        social=social,
+        social_path=request.social,
+        problems=problems,
+        warnings=warnings,
+    )
     if not problems and not any(v is not None for v in (title, url, pdf, release, social)):
         problems.append(
             "nothing to amend: give at least one of --pdf --release --social --title --url"
@@ -276,10 +316,11 @@ def check_amend(request: AmendRequest, files: InputFiles) -> CheckedAmend:
         title=title,
         url=url,
         pdf=pdf,
-        pdf_name=None if request.pdf is None else safe_file_name(request.pdf.name),
+        pdf_name=pdf_name,
         release=release,
         social=social,
         note=note,
+        warnings=tuple(warnings),
     )
 
 
