@@ -164,7 +164,7 @@ def start_dovecot(root: Path, extra_config: str = "") -> Dovecot:
     config = root / "dovecot.conf"
     config.write_text(_config(root, port, tls_port, mail_user) + extra_config)
     began = time.monotonic()
-    process = subprocess.Popen(  # noqa: S603 - our own binary and config
+    process = subprocess.Popen(
         [binary, "-c", str(config), "-F"],
         stdout=subprocess.DEVNULL,
         stderr=(root / "stderr.log").open("wb"),
