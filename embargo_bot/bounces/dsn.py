@@ -137,9 +137,13 @@ def _classify(message: Message) -> Classification:
     status_part = _first(parts, _STATUS_PARTS)
     if status_part is None:
         raise _Malformed("delivery report without a message/delivery-status part")
-    blocks = _status_blocks(status_part)
-    # The first block is about the message (RFC 3464 2.2); the rest, one per recipient.
-    recipients = tuple(_recipient(block) for block in blocks[1:])
+    # A block without a single field is a stray blank line, not a recipient.
+    blocks = [block for block in _status_blocks(status_part) if block.keys()]
+    # The first block is about the message (RFC 3464 2.2), the rest one per
+    # recipient; some servers leave the first out.
+    if blocks and blocks[0].get("Final-Recipient") is None:
+        blocks = blocks[1:]
+    recipients = tuple(_recipient(block) for block in blocks)
     if not recipients:
         raise _Malformed("delivery report names no recipient")
     return DeliveryReport(
@@ -176,6 +180,8 @@ def _recipient(block: Message) -> RecipientStatus:
     if not final:
         raise _Malformed("a recipient block without Final-Recipient")
     action_text = (_header(block, "Action") or "").lower()
+    if not action_text:
+        raise _Malformed(f"recipient {final}: no Action")
     # RFC 3464 2.3.3 allows comments after the action, e.g. "failed (bad mailbox)".
     action_word = action_text.split("(", 1)[0].strip()
     try:
