@@ -104,9 +104,11 @@ class Mailbox:
 
     def mark_applied(self, uid: int) -> None:
         """Seen in place, or moved to the done folder when there is one."""
+        # Seen first, also before a move: it keeps the flags, so the message
+        # arrives read in the done folder.
+        self._flag(uid, r"(\Seen)")
         done = self._settings.done_folder
         if done is None:
-            self._flag(uid, r"(\Seen)")
             return
         target = _quote(done)
         if self.can_move:
@@ -116,10 +118,9 @@ class Mailbox:
         if self._can_uid_expunge:
             # UID EXPUNGE removes this message only, never one that someone
             # else marked \Deleted; a plain EXPUNGE would.
-            self._flag(uid, r"(\Seen \Deleted)")
+            self._flag(uid, r"(\Deleted)")
             self._ok("UID EXPUNGE", lambda: self._imap.uid("EXPUNGE", str(uid)))
-        else:
-            self._flag(uid, r"(\Seen)")  # the copy is in the done folder; keep this one, read
+        # Without UIDPLUS the original stays, read, beside its copy.
 
     def close(self) -> None:
         with contextlib.suppress(imaplib.IMAP4.error, OSError):  # it is going anyway

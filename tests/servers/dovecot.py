@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import imaplib
-import itertools
 import os
 import pwd
 import re
@@ -38,8 +37,8 @@ import pytest
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 15.0
+USERS = 500
 _SBIN = ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot")
-_users = itertools.count(1)
 
 # Dovecot 2.3's defaults minus MOVE: what an older server offers.
 _NO_MOVE = "imap_capability = IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE UIDPLUS\n"
@@ -54,14 +53,13 @@ class Dovecot:
     ca_file: Path
     process: subprocess.Popen[bytes]
     started_in: float  # seconds from exec to the first greeting
-    _passwd: Path = field(repr=False)
+    _users: list[tuple[str, str]] = field(repr=False)
 
     def new_user(self) -> ImapUser:
-        username = f"bounces{next(_users)}"
-        password = secrets.token_urlsafe(12)
-        # passwd-file is re-read when it changes, so users can be added live.
-        with self._passwd.open("a") as users:
-            users.write(f"{username}:{{PLAIN}}{password}\n")
+        """A user nobody has used yet, with an empty mailbox."""
+        if not self._users:
+            raise RuntimeError(f"all {USERS} test users are taken: raise USERS")
+        username, password = self._users.pop(0)
         return ImapUser(self, username, password)
 
     def log(self) -> str:
@@ -149,8 +147,11 @@ def start_dovecot(root: Path, extra_config: str = "") -> Dovecot:
         (root / sub).mkdir(exist_ok=True)
     mail_user = _mail_user()
     os.chown(root / "mail", mail_user.pw_uid, mail_user.pw_gid)
+    # All users up front: Dovecot notices a changed passwd-file by its mtime,
+    # in whole seconds, so users added live would sometimes not log in.
+    users = [(f"bounces{n}", secrets.token_urlsafe(12)) for n in range(1, USERS + 1)]
     passwd = root / "users"
-    passwd.touch()
+    passwd.write_text("".join(f"{name}:{{PLAIN}}{password}\n" for name, password in users))
     passwd.chmod(0o644)  # read by the auth process, which runs as the dovecot user
 
     ca = trustme.CA()
@@ -164,12 +165,11 @@ def start_dovecot(root: Path, extra_config: str = "") -> Dovecot:
     config = root / "dovecot.conf"
     config.write_text(_config(root, port, tls_port, mail_user) + extra_config)
     began = time.monotonic()
-    process = subprocess.Popen(
-        [binary, "-c", str(config), "-F"],
-        stdout=subprocess.DEVNULL,
-        stderr=(root / "stderr.log").open("wb"),
-    )
-    server = Dovecot(HOST, port, tls_port, root, ca_file, process, 0.0, passwd)
+    with (root / "stderr.log").open("wb") as stderr:
+        process = subprocess.Popen(
+            [binary, "-c", str(config), "-F"], stdout=subprocess.DEVNULL, stderr=stderr
+        )
+    server = Dovecot(HOST, port, tls_port, root, ca_file, process, 0.0, users)
     try:
         _wait_for_greeting(server)
     except BaseException:
@@ -252,6 +252,7 @@ ssl_cert = <{root}/server.pem
 ssl_key = <{root}/server.pem
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+auth_failure_delay = 0
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {root}/users
@@ -275,6 +276,11 @@ service imap-login {{
 }}
 service anvil {{
   chroot =
+  # No auth penalty socket, so no growing delay for 127.0.0.1 after the
+  # wrong-password test (Dovecot penalises an IP from 2 s up to 15 s).
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
 """
 
