@@ -86,7 +86,7 @@ class ImapUser:
     def append(self, raw: bytes, folder: str = "INBOX") -> int:
         """Deliver ``raw`` unread into ``folder``; its UID."""
         with self.connection() as imap:
-            status, data = imap.append(_quote(folder), "", None, raw)  # type: ignore[arg-type]
+            status, data = imap.append(_quote(folder), "", None, raw)
             assert status == "OK", data
         found = re.search(rb"APPENDUID \d+ (\d+)", data[0] or b"")
         assert found, data
