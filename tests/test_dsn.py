@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import quopri
+
 import pytest
 from bounce_samples import (
     MALFORMED_NO_STATUS,
@@ -159,6 +162,29 @@ def test_control_characters_and_length_never_reach_the_diagnostic() -> None:
     (only,) = report(raw).recipients
     assert len(only.diagnostic) <= MAX_TEXT
     assert all(c.isprintable() for c in only.diagnostic)
+
+
+@pytest.mark.parametrize("encoding", ["base64", "quoted-printable"])
+def test_an_encoded_delivery_status_part(encoding: str) -> None:
+    # RFC 2046 forbids encoding message/* parts; some gateways do it anyway.
+    raw = postfix_report()
+    head, rest = raw.split(b"Content-Type: message/delivery-status\r\n\r\n", 1)
+    status, tail = rest.split(b"\r\n--4Q1x", 1)
+    if encoding == "base64":
+        encoded = base64.encodebytes(status).replace(b"\n", b"\r\n")
+    else:
+        encoded = quopri.encodestring(status, quotetabs=True)  # every space as =20
+    raw = (
+        head
+        + b"Content-Type: message/delivery-status\r\n"
+        + f"Content-Transfer-Encoding: {encoding}\r\n\r\n".encode()
+        + encoded
+        + b"\r\n--4Q1x"
+        + tail
+    )
+    (only,) = report(raw).failures
+    assert only.final_recipient == "officer@partner.example"
+    assert only.status == "5.1.1"
 
 
 def test_a_truncated_report_still_gives_its_recipients() -> None:

@@ -13,8 +13,11 @@ on the internet, so any input becomes one of the three results.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email
 import email.parser
+import quopri
 import re
 from dataclasses import dataclass
 from email import policy
@@ -27,6 +30,7 @@ from enum import StrEnum
 MAX_TEXT = 500
 
 _REPORT_TYPES = frozenset({"delivery-status", "global-delivery-status"})  # RFC 3464, RFC 6533
+_ENCODINGS = frozenset({"base64", "quoted-printable"})
 _STATUS_PARTS = frozenset({"message/delivery-status", "message/global-delivery-status"})
 _RETURNED_MESSAGE = frozenset({"message/rfc822", "message/global"})
 _RETURNED_HEADERS = frozenset(
@@ -34,7 +38,6 @@ _RETURNED_HEADERS = frozenset(
 )
 # RFC 3464 2.3.4: class.subject.detail, class 2, 4 or 5.
 _STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0080-\u009f\u2028\u2029]+")
 # Where the report says whom it was delivered to: the VERP address, if any.
 _ENVELOPE_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "To")
 
@@ -119,7 +122,9 @@ def classify(raw: bytes) -> Classification:
 
 def one_line(text: str) -> str:
     """Printable, single-line and at most MAX_TEXT characters."""
-    flat = " ".join(_CONTROL.sub(" ", text).split())
+    # Cut first: a hostile diagnostic may be megabytes long.
+    printable = "".join(c if c.isprintable() else " " for c in text[: MAX_TEXT * 4])
+    flat = " ".join(printable.split())
     return flat if len(flat) <= MAX_TEXT else flat[: MAX_TEXT - 1] + "…"
 
 
@@ -127,7 +132,7 @@ def _classify(message: Message) -> Classification:
     content_type = message.get_content_type()
     report_type = str(message.get_param("report-type", "", header="content-type") or "")
     if content_type != "multipart/report":
-        return NotAReport(f"a {content_type} message, not a delivery report")
+        return NotAReport(f"a {one_line(content_type)} message, not a delivery report")
     if report_type.strip().lower() not in _REPORT_TYPES:
         return NotAReport(f"a report of type {one_line(report_type) or '(none)'!r}")
     payload = message.get_payload()
@@ -163,16 +168,32 @@ def _first(parts: list[Message], types: frozenset[str]) -> Message | None:
 
 def _status_blocks(part: Message) -> list[Message]:
     payload = part.get_payload()
+    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    if isinstance(payload, list) and encoding not in _ENCODINGS:
+        return [block for block in payload if isinstance(block, Message)]
     if isinstance(payload, list):
-        return [b for b in payload if isinstance(b, Message)]
-    # message/global-delivery-status (and a transfer-encoded delivery-status)
-    # reaches us as text: split it into header blocks ourselves.
-    text = part.get_payload(decode=True)
-    if not isinstance(text, bytes):
-        raise _Malformed("empty message/delivery-status part")
-    blocks = re.split(r"\r?\n[ \t]*\r?\n", text.decode("utf-8", "replace").strip())
+        # Encoded although RFC 2046 5.2.1 forbids it for message/*, as some
+        # gateways do: the parser split the encoded text; put it back together.
+        encoded = "\n".join(b.as_string() for b in payload if isinstance(b, Message))
+        text = _decode(encoded.encode("ascii", "replace"), encoding)
+    else:
+        # message/global-delivery-status reaches us as text.
+        decoded = part.get_payload(decode=True)
+        if not isinstance(decoded, bytes):
+            raise _Malformed("empty message/delivery-status part")
+        text = decoded
+    chunks = re.split(r"(?:\r?\n[ \t]*){2,}", text.decode("utf-8", "replace").strip())
     parser = email.parser.HeaderParser(policy=policy.compat32)
-    return [parser.parsestr(block + "\n") for block in blocks if block.strip()]
+    return [parser.parsestr(chunk.strip("\r\n") + "\n") for chunk in chunks if chunk.strip()]
+
+
+def _decode(data: bytes, encoding: str) -> bytes:
+    if encoding == "quoted-printable":
+        return quopri.decodestring(data)
+    try:
+        return base64.b64decode(b"".join(data.split()), validate=False)
+    except (binascii.Error, ValueError):
+        raise _Malformed("message/delivery-status part: bad base64") from None
 
 
 def _recipient(block: Message) -> RecipientStatus:
