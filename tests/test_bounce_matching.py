@@ -87,6 +87,17 @@ def test_an_unknown_token_is_a_message_the_store_never_sent() -> None:
     assert "VERP token" in decision.reason
 
 
+def test_by_the_token_returned_as_the_envelope_id() -> None:
+    token = new_token()
+    first_line = b"Reporting-MTA: dns; relay.gov.example\r\n"
+    envid = f"Original-Envelope-Id: {token.upper()}\r\n".encode()
+    raw = postfix_report(returned=original(message_id=None)).replace(first_line, first_line + envid)
+    report = parsed(raw)
+    assert report.envelope_id == token.upper()
+    decision = only(match_report(report, Store(tokens={token: NOTICE}), return_path=None))
+    assert isinstance(decision, Matched) and decision.via is Via.VERP_TOKEN
+
+
 def test_tokens_are_not_looked_for_when_verp_is_off() -> None:
     token = new_token()
     store = Store(tokens={token: LIVE}, message_ids={MESSAGE_ID: [NOTICE]})

@@ -77,6 +77,9 @@ class DeliveryReport:
     recipients: tuple[RecipientStatus, ...]
     original: OriginalMessage
     envelope_recipients: tuple[str, ...]  # where the report was delivered: a VERP address
+    # RFC 3461 ENVID, given with MAIL FROM and returned here by relays that
+    # support the DSN extension: the same token, without plus-addressing.
+    envelope_id: str | None = None
     report_message_id: str | None = None  # the report's own Message-ID, for logs
 
     @property
@@ -146,7 +149,9 @@ def _classify(message: Message) -> Classification:
     blocks = [block for block in _status_blocks(status_part) if block.keys()]
     # The first block is about the message (RFC 3464 2.2), the rest one per
     # recipient; some servers leave the first out.
+    envelope_id = None
     if blocks and blocks[0].get("Final-Recipient") is None:
+        envelope_id = _header(blocks[0], "Original-Envelope-Id")
         blocks = blocks[1:]
     recipients = tuple(_recipient(block) for block in blocks)
     if not recipients:
@@ -155,6 +160,7 @@ def _classify(message: Message) -> Classification:
         recipients=recipients,
         original=_original(parts),
         envelope_recipients=_envelope_recipients(message),
+        envelope_id=envelope_id,
         report_message_id=_header(message, "Message-ID"),
     )
 

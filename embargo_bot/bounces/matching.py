@@ -2,7 +2,8 @@
 
 Three pieces of evidence, strongest first (issue 13):
 
-1. the VERP token in the address the report was sent to: names one delivery;
+1. the VERP token in the address the report was sent to, or the same token
+   returned as the RFC 3461 envelope id (ENVID): names one delivery;
 2. the original Message-ID in the returned message: embargo-bot writes one
    message per recipient, so it names one delivery too;
 3. the recipient together with the returned ``X-Embargo-Pack`` (and
@@ -26,7 +27,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from embargo_bot.bounces.dsn import Action, DeliveryReport, RecipientStatus
-from embargo_bot.bounces.verp import token_from_addresses
+from embargo_bot.bounces.verp import is_token, token_from_addresses
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,8 @@ def match_report(
     if not blocks:
         return ()
     token = token_from_addresses(report.envelope_recipients, return_path) if return_path else None
+    if token is None and report.envelope_id is not None and is_token(report.envelope_id.lower()):
+        token = report.envelope_id.lower()
     if token is not None:
         found = lookup.by_verp_token(token)
         if found is None:
