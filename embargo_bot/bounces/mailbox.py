@@ -194,17 +194,20 @@ def _connect(settings: MailboxSettings) -> imaplib.IMAP4:
         )
     imap = imaplib.IMAP4(settings.host, settings.port, timeout=settings.timeout)
     if settings.security == "starttls":
-        if "STARTTLS" not in imap.capabilities:
+        try:
+            if "STARTTLS" not in imap.capabilities:
+                raise MailboxError(
+                    f"IMAP {settings.host}:{settings.port}: the server does not offer STARTTLS"
+                )
+            imap.starttls(ssl_context=_tls_context(settings))
+        except BaseException:
             _drop(imap)
-            raise MailboxError(
-                f"IMAP {settings.host}:{settings.port}: the server does not offer STARTTLS"
-            )
-        imap.starttls(ssl_context=_tls_context(settings))
+            raise
     return imap
 
 
 def _tls_context(settings: MailboxSettings) -> ssl.SSLContext:
-    # Verified, always: the login and the bounces are worth a man in the middle.
+    # Always verified: a man in the middle would get the login and could forge bounces.
     cafile = str(settings.ca_file) if settings.ca_file else None
     try:
         return ssl.create_default_context(cafile=cafile)
