@@ -14,8 +14,6 @@ from bounce_samples import (
     MESSAGE_ID,
     ORDINARY_MAIL,
     OUT_OF_OFFICE,
-    PACK,
-    RETURN_PATH,
     original,
     postfix_delayed,
     postfix_report,
@@ -28,8 +26,6 @@ from embargo_bot.bounces.mailbox import (
     check_mailbox,
     open_mailbox,
 )
-from embargo_bot.bounces.matching import DeliveryRef, Matched, match_report
-from embargo_bot.bounces.verp import new_token, verp_address
 
 if TYPE_CHECKING:  # imported by pytest_plugins, so that pytest rewrites its asserts
     from servers.dovecot import Dovecot, ImapUser
@@ -230,61 +226,3 @@ def test_doctor_check(imap_user: ImapUser) -> None:
     summary = check_mailbox(settings_for(imap_user))
     assert f"logged in as {imap_user.username}, INBOX has 1 unread" in summary
     assert imap_user.password not in summary
-
-
-class Store:
-    def __init__(self, token: str, sent: dict[str, DeliveryRef]) -> None:
-        self.token, self.sent = token, sent
-
-    def by_verp_token(self, token: str) -> DeliveryRef | None:
-        return self.sent["verp"] if token == self.token else None
-
-    def by_message_id(self, message_id: str) -> list[DeliveryRef]:
-        return [self.sent[message_id]] if message_id in self.sent else []
-
-    def by_recipient(self, recipient: str, pack: str) -> list[DeliveryRef]:
-        return []
-
-
-def test_one_poll_over_every_kind_of_mail(imap_user: ImapUser) -> None:
-    """What the service's reader does: apply what matched, leave everything else unread."""
-    token = new_token()
-    notice = DeliveryRef(1, PACK, "notice", "officer@partner.example")
-    verp_delivery = DeliveryRef(2, PACK, "notice", "desk@partner.example")
-    store = Store(token, {MESSAGE_ID: notice, "verp": verp_delivery})
-    arrivals = {
-        "failure": postfix_report(),
-        "delayed": postfix_delayed(),
-        "out-of-office": OUT_OF_OFFICE,
-        "not a report": ORDINARY_MAIL,
-        "malformed": MALFORMED_NO_STATUS,
-        "never sent": postfix_report(returned=original(message_id="<other@gov.example>")),
-        "verp": postfix_report(
-            envelope_to=verp_address(RETURN_PATH, token), returned=original(message_id=None)
-        ),
-    }
-    uid_of = {name: imap_user.append(raw) for name, raw in arrivals.items()}
-    applied: dict[str, list[tuple[int, str]]] = {}
-    with open_mailbox(settings_for(imap_user)) as mailbox:
-        for uid in mailbox.unseen():
-            fetched = mailbox.fetch(uid)
-            assert fetched is not None
-            report = classify(fetched.raw)
-            if not isinstance(report, DeliveryReport):
-                continue
-            matched = [
-                d
-                for d in match_report(report, store, return_path=RETURN_PATH)
-                if isinstance(d, Matched)
-            ]
-            if matched:
-                name = next(n for n, u in uid_of.items() if u == uid)
-                applied[name] = [(m.delivery.delivery_id, m.status.action.value) for m in matched]
-                mailbox.mark_applied(uid)
-    assert applied == {
-        "failure": [(1, "failed")],
-        "delayed": [(1, "delayed")],
-        "verp": [(2, "failed")],
-    }
-    unread = {"out-of-office", "not a report", "malformed", "never sent"}
-    assert imap_user.unseen() == sorted(uid_of[n] for n in unread)
