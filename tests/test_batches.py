@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from email import policy
 from email.message import EmailMessage
+from typing import Any
 
 import aiosmtplib
 import pytest
@@ -74,11 +75,13 @@ def shape(batches: tuple[Batch, ...]) -> list[tuple[str | None, list[str]]]:
         (on("nca", "x", "y", alone=True), 50, [(None, ["x"]), (None, ["y"])]),
     ],
 )
-def test_split_into_batches(pending, most, expected):
+def test_split_into_batches(
+    pending: list[PendingRecipient], most: int, expected: list[tuple[str | None, list[str]]]
+) -> None:
     assert shape(split_into_batches(pending, most)) == expected
 
 
-def test_150_partners_at_50_a_message_are_3_messages():
+def test_150_partners_at_50_a_message_are_3_messages() -> None:
     pending = on("scot", *(f"p{i}" for i in range(150)))
     batches = split_into_batches(pending, 50)
     assert [len(batch.envelope) for batch in batches] == [50, 50, 50]
@@ -86,7 +89,7 @@ def test_150_partners_at_50_a_message_are_3_messages():
     assert count_messages(pending, 1) == 150
 
 
-def test_bad_input_is_refused():
+def test_bad_input_is_refused() -> None:
     with pytest.raises(ValueError, match="1 or more"):
         split_into_batches(on("scot", "a"), 0)
     with pytest.raises(ValueError, match="pending twice"):
@@ -95,7 +98,7 @@ def test_bad_input_is_refused():
         split_into_batches([PendingRecipient("a@b.example", "evil", "Evil\r\nBcc: x@y.example")], 5)
 
 
-def test_to_is_an_empty_group_with_no_address_in_any_header():
+def test_to_is_an_empty_group_with_no_address_in_any_header() -> None:
     (batch,) = split_into_batches(on("scot", "a", "b"), 50)
     message = EmailMessage(policy=policy.SMTP)
     message["From"] = "Home Office <embargo@gov.example>"
@@ -107,7 +110,7 @@ def test_to_is_an_empty_group_with_no_address_in_any_header():
     assert b"scot.example" not in headers
 
 
-def test_a_display_name_that_needs_quoting_still_makes_a_valid_group():
+def test_a_display_name_that_needs_quoting_still_makes_a_valid_group() -> None:
     batch = split_into_batches(
         [PendingRecipient("a@x.example", "k", "Police, Scotland (North)")], 2
     )
@@ -116,7 +119,7 @@ def test_a_display_name_that_needs_quoting_still_makes_a_valid_group():
     assert message["To"] == '"Police, Scotland (North)":;'
 
 
-def test_a_lone_recipient_is_addressed_to_themselves():
+def test_a_lone_recipient_is_addressed_to_themselves() -> None:
     (batch,) = split_into_batches(on("scot", "cert", alone=True), 50)
     assert batch.to_header() == "cert@scot.example"
 
@@ -124,7 +127,7 @@ def test_a_lone_recipient_is_addressed_to_themselves():
 ENVELOPE = ("a@scot.example", "b@scot.example", "c@scot.example")
 
 
-def test_replies_after_sendmail_give_each_rcpt_its_own_answer():
+def test_replies_after_sendmail_give_each_rcpt_its_own_answer() -> None:
     replies = replies_after_sendmail(
         ENVELOPE,
         {"b@scot.example": (550, "5.1.1 no such user"), "c@scot.example": (452, "4.2.2 full")},
@@ -139,12 +142,12 @@ def test_replies_after_sendmail_give_each_rcpt_its_own_answer():
     assert [r.address for r in still_pending(batch, replies)] == ["c@scot.example"]
 
 
-def test_a_refusal_for_an_address_not_sent_is_an_error():
+def test_a_refusal_for_an_address_not_sent_is_an_error() -> None:
     with pytest.raises(ValueError, match="not in the envelope"):
         replies_after_sendmail(ENVELOPE, {"z@scot.example": (550, "no")}, "ok")
 
 
-def test_all_refused_and_whole_message_failures():
+def test_all_refused_and_whole_message_failures() -> None:
     all_refused = replies_after_all_refused(
         ENVELOPE[:2], [("a@scot.example", 550, "no"), ("b@scot.example", 450, "later")]
     )
@@ -164,7 +167,9 @@ class RefusingHandler:
     def __init__(self) -> None:
         self.envelopes: list[list[str]] = []
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
         if address.startswith("bad"):
             return "550 5.1.1 no such user"
         if address.startswith("busy"):
@@ -172,7 +177,7 @@ class RefusingHandler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.envelopes.append(list(envelope.rcpt_tos))
         return "250 2.0.0 queued"
 
@@ -183,7 +188,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def test_the_reading_of_aiosmtplib_against_a_real_relay():
+async def test_the_reading_of_aiosmtplib_against_a_real_relay() -> None:
     handler = RefusingHandler()
     controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()

@@ -31,7 +31,7 @@ def publication_site(tmp_path: Path) -> Iterator[PublicationSite]:
         yield site
 
 
-async def test_404_until_the_chosen_moment_then_200(publication_site: PublicationSite):
+async def test_404_until_the_chosen_moment_then_200(publication_site: PublicationSite) -> None:
     publication_site.live_at = datetime.now(UTC) + timedelta(seconds=0.3)
     async with LinkChecker(ca_file=publication_site.ca_file) as checker:
         before = await checker.check(publication_site.url, now=LIFT)
@@ -44,13 +44,15 @@ async def test_404_until_the_chosen_moment_then_200(publication_site: Publicatio
     assert [request.status for request in publication_site.seen()] == [404, 200]
 
 
-async def test_the_time_comes_from_the_clock_when_not_given(publication_site: PublicationSite):
+async def test_the_time_comes_from_the_clock_when_not_given(
+    publication_site: PublicationSite,
+) -> None:
     async with LinkChecker(ca_file=publication_site.ca_file, clock=lambda: LIFT) as checker:
         result = await checker.check(publication_site.url)
     assert result.checked_at == LIFT
 
 
-async def test_a_naive_time_is_refused(publication_site: PublicationSite):
+async def test_a_naive_time_is_refused(publication_site: PublicationSite) -> None:
     async with LinkChecker(ca_file=publication_site.ca_file) as checker:
         with pytest.raises(ValueError, match="naive"):
             await checker.check(publication_site.url, now=datetime(2022, 2, 23, 11))  # noqa: DTZ001
@@ -66,7 +68,7 @@ async def test_a_naive_time_is_refused(publication_site: PublicationSite):
 )
 async def test_200_with_the_expected_text_is_live(
     publication_site: PublicationSite, expect_text: str
-):
+) -> None:
     publication_site.publish(
         body="<html><body><h1>Serious&nbsp;Organised <em>Crime</em>\n  Strategy</h1></body></html>"
     )
@@ -76,7 +78,7 @@ async def test_200_with_the_expected_text_is_live(
     assert result.seen == f"HTTP 200 and the page contains {expect_text!r}"
 
 
-async def test_200_without_the_expected_text_is_not_live(publication_site: PublicationSite):
+async def test_200_without_the_expected_text_is_not_live(publication_site: PublicationSite) -> None:
     publication_site.publish(body="<html><body><h1>Holding page</h1></body></html>")
     async with LinkChecker(ca_file=publication_site.ca_file) as checker:
         result = await checker.check(
@@ -89,7 +91,7 @@ async def test_200_without_the_expected_text_is_not_live(publication_site: Publi
     )
 
 
-async def test_text_hidden_in_a_script_does_not_count(publication_site: PublicationSite):
+async def test_text_hidden_in_a_script_does_not_count(publication_site: PublicationSite) -> None:
     publication_site.publish(
         body="<html><script>var t = 'Serious Organised Crime Strategy';</script>Soon</html>"
     )
@@ -100,7 +102,7 @@ async def test_text_hidden_in_a_script_does_not_count(publication_site: Publicat
     assert not result.live
 
 
-async def test_only_a_bounded_part_of_the_body_is_read(publication_site: PublicationSite):
+async def test_only_a_bounded_part_of_the_body_is_read(publication_site: PublicationSite) -> None:
     publication_site.publish(body="x" * 50_000 + " Serious Organised Crime Strategy")
     async with LinkChecker(ca_file=publication_site.ca_file, max_body_bytes=10_000) as checker:
         result = await checker.check(publication_site.url, expect_text="Crime Strategy")
@@ -110,7 +112,7 @@ async def test_only_a_bounded_part_of_the_body_is_read(publication_site: Publica
     )
 
 
-async def test_redirects_are_followed_to_the_final_page(publication_site: PublicationSite):
+async def test_redirects_are_followed_to_the_final_page(publication_site: PublicationSite) -> None:
     publication_site.redirects = {"/isbn/9781802019445": "/moved", "/moved": "/strategy"}
     publication_site.publish()
     async with LinkChecker(ca_file=publication_site.ca_file) as checker:
@@ -124,7 +126,7 @@ async def test_redirects_are_followed_to_the_final_page(publication_site: Public
     ]
 
 
-async def test_a_redirect_loop_is_cut_short(publication_site: PublicationSite):
+async def test_a_redirect_loop_is_cut_short(publication_site: PublicationSite) -> None:
     publication_site.redirects = {"/a": "/b", "/b": "/a"}
     async with LinkChecker(ca_file=publication_site.ca_file, max_redirects=3) as checker:
         result = await checker.check(publication_site.url_for("/a"))
@@ -133,7 +135,9 @@ async def test_a_redirect_loop_is_cut_short(publication_site: PublicationSite):
     assert len(publication_site.seen()) == 4
 
 
-async def test_the_test_ca_is_not_trusted_without_the_ca_file(publication_site: PublicationSite):
+async def test_the_test_ca_is_not_trusted_without_the_ca_file(
+    publication_site: PublicationSite,
+) -> None:
     publication_site.publish()
     async with LinkChecker() as checker:
         result = await checker.check(publication_site.url)
@@ -142,7 +146,7 @@ async def test_the_test_ca_is_not_trusted_without_the_ca_file(publication_site: 
     assert result.final_url is None and result.status is None
 
 
-def test_an_unreadable_ca_file_is_one_clear_error(tmp_path: Path):
+def test_an_unreadable_ca_file_is_one_clear_error(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.pem"
     with pytest.raises(LinkCheckSetupError, match=r"EMBARGO_BOT_LINK_CA_FILE=.*nowhere\.pem"):
         LinkChecker(ca_file=missing)
@@ -152,7 +156,7 @@ def test_an_unreadable_ca_file_is_one_clear_error(tmp_path: Path):
         LinkChecker(ca_file=garbage)
 
 
-def test_the_ca_file_setting_is_read_from_the_environment():
+def test_the_ca_file_setting_is_read_from_the_environment() -> None:
     assert ca_file_from_environment({}) is None
     assert ca_file_from_environment({"EMBARGO_BOT_LINK_CA_FILE": " "}) is None
     assert ca_file_from_environment({"EMBARGO_BOT_LINK_CA_FILE": "/etc/ca.pem"}) == Path(
@@ -160,13 +164,13 @@ def test_the_ca_file_setting_is_read_from_the_environment():
     )
 
 
-async def test_connection_refused_on_a_closed_port():
+async def test_connection_refused_on_a_closed_port() -> None:
     async with LinkChecker() as checker:
         result = await checker.check(closed_port() + "/strategy")
     assert (result.live, result.seen) == (False, "connection refused")
 
 
-async def test_a_server_that_never_answers_times_out():
+async def test_a_server_that_never_answers_times_out() -> None:
     with silent_server() as origin:
         async with LinkChecker(timeout_seconds=0.5) as checker:
             started = time.monotonic()
@@ -178,7 +182,7 @@ async def test_a_server_that_never_answers_times_out():
 
 async def test_a_page_that_trickles_in_is_cut_off_at_the_deadline(
     publication_site: PublicationSite,
-):
+) -> None:
     publication_site.publish(body="x" * 5_000 + " Serious Organised Crime Strategy")
     publication_site.trickle_seconds = 0.05
     async with LinkChecker(
@@ -191,7 +195,7 @@ async def test_a_page_that_trickles_in_is_cut_off_at_the_deadline(
     assert took < 2
 
 
-async def test_one_client_serves_many_checks_and_closes(tmp_path: Path):
+async def test_one_client_serves_many_checks_and_closes(tmp_path: Path) -> None:
     with running_site(tmp_path, live_at=LIFT) as site:
         checker = LinkChecker(ca_file=site.ca_file)
         results = [await checker.check(site.url) for _ in range(3)]
@@ -208,5 +212,5 @@ async def test_one_client_serves_many_checks_and_closes(tmp_path: Path):
         (b"caf\xc3\xa9", None, "café"),
     ],
 )
-def test_page_text(body: bytes, content_type: str | None, expected: str):
+def test_page_text(body: bytes, content_type: str | None, expected: str) -> None:
     assert normalise(page_text(body, "utf-8", content_type)) == expected

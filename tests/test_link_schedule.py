@@ -48,18 +48,18 @@ def at(seconds: float) -> datetime:
         (at(300), at(2700), at(2700)),
     ],
 )
-def test_next_live_check(last, now, due):
+def test_next_live_check(last: datetime | None, now: datetime, due: datetime) -> None:
     assert next_live_check(lift_at=LIFT, last_checked_at=last, now=now) == due
 
 
 @pytest.mark.parametrize("last", [at(1800), at(1800.4), at(2700)])
-def test_the_wait_runs_out_after_the_check_at_its_end(last):
+def test_the_wait_runs_out_after_the_check_at_its_end(last: datetime) -> None:
     assert next_live_check(lift_at=LIFT, last_checked_at=last, now=last) == WaitRanOut(
         since=at(1800)
     )
 
 
-def test_the_wait_is_a_setting():
+def test_the_wait_is_a_setting() -> None:
     rules = LinkWatchRules(wait=timedelta(minutes=5))
     assert next_live_check(lift_at=LIFT, last_checked_at=at(295), now=at(296), rules=rules) == at(
         300
@@ -69,7 +69,7 @@ def test_the_wait_is_a_setting():
     ) == WaitRanOut(since=at(300))
 
 
-def test_a_whole_wait_keeps_every_gap_within_the_rules():
+def test_a_whole_wait_keeps_every_gap_within_the_rules() -> None:
     checks: list[datetime] = []
     now = at(0)
     while True:
@@ -107,7 +107,9 @@ def test_a_whole_wait_keeps_every_gap_within_the_rules():
         (at(-300), True, at(-299), None),
     ],
 )
-def test_next_early_check(last, alerted, now, due):
+def test_next_early_check(
+    last: datetime | None, alerted: bool, now: datetime, due: datetime | None
+) -> None:
     assert next_early_check(lift_at=LIFT, last_checked_at=last, alerted=alerted, now=now) == due
 
 
@@ -120,7 +122,7 @@ def test_next_early_check(last, alerted, now, due):
         (True, at(0), False, False),  # at the lift a live page is simply the lift
     ],
 )
-def test_early_alert_due(live, checked, alerted, due):
+def test_early_alert_due(live: bool, checked: datetime, alerted: bool, due: bool) -> None:
     assert early_alert_due(live=live, checked_at=checked, lift_at=LIFT, alerted=alerted) is due
 
 
@@ -136,7 +138,9 @@ def test_early_alert_due(live, checked, alerted, due):
         (True, False, True, False, None),
     ],
 )
-def test_wait_alert_due(live, ran_out, not_live_sent, ran_out_sent, alert):
+def test_wait_alert_due(
+    live: bool, ran_out: bool, not_live_sent: bool, ran_out_sent: bool, alert: WaitAlert | None
+) -> None:
     assert (
         wait_alert_due(
             live=live, ran_out=ran_out, not_live_sent=not_live_sent, ran_out_sent=ran_out_sent
@@ -145,11 +149,11 @@ def test_wait_alert_due(live, ran_out, not_live_sent, ran_out_sent, alert):
     )
 
 
-def test_naive_times_are_refused():
+def test_naive_times_are_refused() -> None:
     with pytest.raises(ValueError, match="naive datetime given as now"):
         next_live_check(lift_at=LIFT, last_checked_at=None, now=datetime(2022, 2, 23, 11))  # noqa: DTZ001
 
 
-def test_rules_refuse_a_zero_interval():
+def test_rules_refuse_a_zero_interval() -> None:
     with pytest.raises(ValueError, match="fast_every"):
         LinkWatchRules(fast_every=timedelta(0))

@@ -42,7 +42,7 @@ placeholders = Placeholders()
         (RELEASE, 2),
     ],
 )
-def test_count(source, count):
+def test_count(source: str, count: int) -> None:
     assert placeholders.count(source) == count
 
 
@@ -65,11 +65,11 @@ def test_count(source, count):
         ("- a\n\n\t[t](#) tab-indented in the item", f"- a\n\n\tt {NOTE} tab-indented in the item"),
     ],
 )
-def test_notice_text_keeps_the_source_and_says_when_the_link_comes(source, text):
+def test_notice_text_keeps_the_source_and_says_when_the_link_comes(source: str, text: str) -> None:
     assert placeholders.notice_text(source, AT) == text
 
 
-def test_notice_html_has_no_placeholder_links():
+def test_notice_html_has_no_placeholder_links() -> None:
     html = placeholders.notice_html(RELEASE, AT)
     assert 'href="#"' not in html
     assert f"Read the strategy {NOTE}." in html
@@ -78,43 +78,43 @@ def test_notice_html_has_no_placeholder_links():
     assert "<code>[not a link](#)</code>" in html
 
 
-def test_notice_html_keeps_the_text_formatting_of_a_placeholder():
+def test_notice_html_keeps_the_text_formatting_of_a_placeholder() -> None:
     html = placeholders.notice_html('[**Read** the *strategy*](# "title")', AT)
     assert html == f"<p><strong>Read</strong> the <em>strategy</em> {NOTE}</p>\n"
 
 
-def test_without_placeholders_the_html_is_what_the_project_renders():
+def test_without_placeholders_the_html_is_what_the_project_renders() -> None:
     project = MarkdownIt("js-default")
     for source in (RELEASE.replace("](#)", "](#x)"), "Plain *text* <b>raw</b> & more\n"):
         assert placeholders.notice_html(source, AT) == project.render(source)
         assert placeholders.live_html(source, LIVE_URL) == project.render(source)
 
 
-def test_the_lift_time_is_given_in_words():
+def test_the_lift_time_is_given_in_words() -> None:
     assert lift_note("11:00 BST") == "(link at 11:00 BST)"
     assert placeholders.notice_text("[x](#)", "09:30:15 GMT") == "x (link at 09:30:15 GMT)"
 
 
-def test_live_html_links_every_placeholder_to_the_live_url():
+def test_live_html_links_every_placeholder_to_the_live_url() -> None:
     html = placeholders.live_html(RELEASE, LIVE_URL)
     assert html.count(f'href="{LIVE_URL}"') == 2
     assert 'href="#"' not in html
     assert '<a href="#annex">annex</a>' in html
 
 
-def test_live_html_escapes_and_encodes_the_url():
+def test_live_html_escapes_and_encodes_the_url() -> None:
     html = placeholders.live_html("[x](#)", "https://www.gov.example/a?b=1&c=é")
     assert html == '<p><a href="https://www.gov.example/a?b=1&amp;c=%C3%A9">x</a></p>\n'
 
 
-def test_an_empty_placeholder_shows_the_address_in_the_live_email():
+def test_an_empty_placeholder_shows_the_address_in_the_live_email() -> None:
     assert (
         placeholders.live_html("[](#)", LIVE_URL) == f'<p><a href="{LIVE_URL}">{LIVE_URL}</a></p>\n'
     )
     assert placeholders.live_text("See [](#)", LIVE_URL) == f"See {LIVE_URL}"
 
 
-def test_live_text_is_ready_to_paste():
+def test_live_text_is_ready_to_paste() -> None:
     text = placeholders.live_text(RELEASE, LIVE_URL)
     assert "[Read the strategy]" not in text
     assert f"Read the strategy ({LIVE_URL})." in text
@@ -127,7 +127,7 @@ def test_live_text_is_ready_to_paste():
 @pytest.mark.parametrize(
     "url", ["javascript:alert(1)", "www.gov.example/x", "https://", 'https://x.example/"><b>']
 )
-def test_only_a_web_address_can_fill_a_placeholder(url):
+def test_only_a_web_address_can_fill_a_placeholder(url: str) -> None:
     with pytest.raises(ValueError, match="not a web address"):
         placeholders.live_html("[x](#)", url)
     with pytest.raises(ValueError, match="not a web address"):
@@ -139,7 +139,7 @@ MARKDOWNISH = st.text(alphabet="[]()#<>`*_!\\|-> \n\tab:", max_size=60)
 
 @settings(max_examples=300, deadline=None)
 @given(source=MARKDOWNISH)
-def test_no_placeholder_survives_and_the_notice_never_links(source):
+def test_no_placeholder_survives_and_the_notice_never_links(source: str) -> None:
     notice_text = placeholders.notice_text(source, AT)
     live_text = placeholders.live_text(source, LIVE_URL)
     assert placeholders.count(notice_text) == 0
@@ -152,6 +152,6 @@ def test_no_placeholder_survives_and_the_notice_never_links(source):
 
 @settings(max_examples=200, deadline=None)
 @given(source=MARKDOWNISH)
-def test_the_notice_never_contains_the_live_url(source):
+def test_the_notice_never_contains_the_live_url(source: str) -> None:
     assert "gov.example" not in placeholders.notice_html(source + "[x](#)", AT)
     assert "gov.example" not in placeholders.notice_text(source + "[x](#)", AT)
