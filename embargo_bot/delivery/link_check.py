@@ -85,6 +85,7 @@ class LinkChecker:
         max_redirects: int = DEFAULT_MAX_REDIRECTS,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         clock: Callable[[], datetime] = _utc_now,
+        trust_env: bool = True,
     ) -> None:
         self._timeout_seconds = timeout_seconds
         self._deadline_seconds = (
@@ -106,7 +107,8 @@ class LinkChecker:
                 "Pragma": "no-cache",
             },
             limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
-            trust_env=False,
+            # HTTPS_PROXY / NO_PROXY: an operator's network may reach the web only by proxy.
+            trust_env=trust_env,
         )
 
     async def __aenter__(self) -> Self:
