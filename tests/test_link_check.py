@@ -108,8 +108,19 @@ async def test_only_a_bounded_part_of_the_body_is_read(publication_site: Publica
         result = await checker.check(publication_site.url, expect_text="Crime Strategy")
     assert not result.live
     assert result.seen == (
-        "HTTP 200 but the first 10,000 bytes of the page does not contain 'Crime Strategy'"
+        "HTTP 200 but the first 10,000 bytes of the page do not contain 'Crime Strategy'"
     )
+
+
+async def test_a_page_of_exactly_the_bound_is_read_whole(
+    publication_site: PublicationSite,
+) -> None:
+    body = "x" * (10_000 - len(" Crime Strategy")) + " Crime Strategy"
+    publication_site.publish(body=body)
+    publication_site.content_type = "text/plain; charset=utf-8"
+    async with LinkChecker(ca_file=publication_site.ca_file, max_body_bytes=10_000) as checker:
+        result = await checker.check(publication_site.url, expect_text="crime strategy")
+    assert result.live, result.seen
 
 
 async def test_redirects_are_followed_to_the_final_page(publication_site: PublicationSite) -> None:

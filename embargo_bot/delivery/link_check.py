@@ -171,8 +171,12 @@ class LinkChecker:
         text = page_text(body, response.encoding or "utf-8", response.headers.get("content-type"))
         if normalise(expect_text) in normalise(text):
             return seen(f"HTTP 200 and the page contains {expect_text!r}", response, live=True)
-        where = "the page" if complete else f"the first {self._max_body_bytes:,} bytes of the page"
-        return seen(f"HTTP 200 but {where} does not contain {expect_text!r}", response)
+        where = (
+            "the page does"
+            if complete
+            else f"the first {self._max_body_bytes:,} bytes of the page do"
+        )
+        return seen(f"HTTP 200 but {where} not contain {expect_text!r}", response)
 
     async def _read_body(self, response: httpx.Response) -> tuple[bytes, bool]:
         """At most `max_body_bytes` of the body, and whether that was all of it."""
@@ -181,7 +185,7 @@ class LinkChecker:
         async for chunk in response.aiter_bytes():
             chunks.append(chunk)
             size += len(chunk)
-            if size >= self._max_body_bytes:
+            if size > self._max_body_bytes:
                 return b"".join(chunks)[: self._max_body_bytes], False
         return b"".join(chunks), True
 
