@@ -58,6 +58,8 @@ def test_count(source: str, count: int) -> None:
         ("> [Read\n> it](#) now", f"> Read\n> it {NOTE} now"),
         ("| [x](#) | [x](#) |\n|---|---|\n", f"| x {NOTE} | x {NOTE} |\n|---|---|\n"),
         ("[anchor](#top) stays", "[anchor](#top) stays"),
+        ("| `[x](#)` | [x](#) |\n|---|---|\n", f"| `[x](#)` | x {NOTE} |\n|---|---|\n"),
+        ("a\r\n[b](#)\u2028[c](#)\r\n", f"a\r\nb {NOTE}\u2028c {NOTE}\r\n"),
         ("| a |\n|---|\n| [x\\|y](#) |\n", f"| a |\n|---|\n| x\\|y {NOTE} |\n"),
         ("1. x\n\n   > [q\n   > w](#)\n", f"1. x\n\n   > q\n   > w {NOTE}\n"),
         ("Intro\n\t- tab [t](#)", f"Intro\n\t- tab t {NOTE}"),
@@ -134,7 +136,7 @@ def test_only_a_web_address_can_fill_a_placeholder(url: str) -> None:
         placeholders.live_text("[x](#)", url)
 
 
-MARKDOWNISH = st.text(alphabet="[]()#<>`*_!\\|-> \n\tab:", max_size=60)
+MARKDOWNISH = st.text(alphabet="[]()#<>`*_!\\|-> \n\r\u2028\x0c\tab:", max_size=60)
 
 
 @settings(max_examples=300, deadline=None)

@@ -30,6 +30,7 @@ from markdown_it.token import Token
 
 PLACEHOLDER_TARGET = "#"
 _SPANS = "embargo_bot_placeholder_spans"
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n|$)")
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,8 @@ class Placeholders:
         env: dict[str, Any] = {_SPANS: []}
         tokens = self._markdown.parse(source, env)
         spans: list[_InlineSpan] = env[_SPANS]
-        lines = source.splitlines(keepends=True)
+        # Lines as markdown-it counts them: only CR, LF and CRLF end one.
+        lines = [line for line in _LINE.findall(source) if line]
         line_starts = [0]
         for line in lines:
             line_starts.append(line_starts[-1] + len(line))
@@ -141,15 +143,17 @@ class Placeholders:
         for block in tokens:
             if block.type != "inline" or block.map is None:
                 continue
-            mine = [span for span in spans if span.src is block.content]
-            if not mine:
-                continue
             offsets = _line_offsets(block.content, block.map[0], lines, line_starts, cursor)
-            for span in mine:
+            for span in (span for span in spans if span.src is block.content):
                 located = _locate(span, offsets, source, cursor)
                 if located is not None:
                     found.append(located)
                     cursor = located.end
+            if offsets:
+                # Past this block's text, so that the next cell of a table row is looked
+                # for after it: `| `[x](#)` | [x](#) |` must not match inside the code.
+                last_line = block.content.rsplit("\n", 1)[-1]
+                cursor = max(cursor, offsets[-1][1] + len(last_line))
         pieces: list[str] = []
         done = 0
         for place in found:
