@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email
 import socket
 from email import policy
 from email.message import EmailMessage
@@ -117,6 +118,23 @@ def test_a_display_name_that_needs_quoting_still_makes_a_valid_group() -> None:
     message = EmailMessage(policy=policy.SMTP)
     message["To"] = batch[0].to_header()
     assert message["To"] == '"Police, Scotland (North)":;'
+
+
+@pytest.mark.parametrize(
+    ("name", "line"),
+    [
+        ("Police Scotland", b"To: Police Scotland:;\r\n"),
+        ("Police, Scotland (North)", b'To: "Police, Scotland (North)":;\r\n'),
+        ("Heddlu Gogledd Cymru \u2013 Partneriaid", b"To: Heddlu Gogledd Cymru =?utf-8?"),
+    ],
+)
+def test_the_header_line_written_directly_is_ascii_and_a_group(name: str, line: bytes) -> None:
+    (batch,) = split_into_batches([PendingRecipient("a@x.example", "k", name)], 2)
+    written = batch.to_header_line()
+    assert written.startswith(line) and written.endswith(b"\r\n")
+    parsed = email.message_from_bytes(written + b"\r\nbody", policy=policy.default)
+    (group,) = parsed["To"].groups
+    assert (group.display_name, group.addresses) == (name, ())
 
 
 def test_a_lone_recipient_is_addressed_to_themselves() -> None:

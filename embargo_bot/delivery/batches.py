@@ -18,6 +18,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from email import policy
 from email.headerregistry import Group
 from enum import StrEnum
 from typing import TypeVar
@@ -51,10 +52,17 @@ class Batch:
         return tuple(recipient.address for recipient in self.recipients)
 
     def to_header(self) -> Group | str:
-        """The value to assign to the message's `To:`."""
+        """The value to assign to an `EmailMessage`'s `To:`."""
         if self.to_group is None:
             return self.recipients[0].address
         return Group(self.to_group, ())
+
+    def to_header_line(self) -> bytes:
+        """`To: Police Scotland:;` + CRLF, in ASCII (RFC 2047 words for other names), for
+        writing the header directly in front of the shared bytes as compose does."""
+        header = policy.SMTP.header_factory("To", self.to_header())
+        folded: str = header.fold(policy=policy.SMTP)
+        return folded.encode("ascii")
 
 
 def split_into_batches(
