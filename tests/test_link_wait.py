@@ -169,3 +169,22 @@ async def test_no_early_alert_while_the_page_is_not_up(publication_site: Publica
     assert 4 <= len(record.seen) <= 5
     assert all(checked.checked_at < lift for checked, _ in record.seen)
     assert time.monotonic() - started < 1
+
+
+async def test_a_release_ends_the_wait_without_the_page(publication_site: PublicationSite) -> None:
+    lift = utc_now()
+    record = Recorder()
+    release_at = lift + timedelta(milliseconds=300)
+    async with LinkChecker(ca_file=publication_site.ca_file) as checker:
+        result = await wait_until_live(
+            check=lambda now: checker.check(publication_site.url, now=now),
+            record=record,
+            lift_at=lift,
+            clock=utc_now,
+            rules=RULES,
+            released=lambda: utc_now() >= release_at,
+        )
+    assert result.end is WaitEnd.RELEASED
+    assert utc_now() - release_at < timedelta(milliseconds=200)
+    assert record.alerts == [WaitAlert.NOT_LIVE]
+    assert result.last is not None and not result.last.live

@@ -42,6 +42,8 @@ class WaitState:
 class WaitEnd(StrEnum):
     LIVE = "live"
     RAN_OUT = "wait-ran-out"
+    # An official ran `release PACK`: send without the check.
+    RELEASED = "released"
 
 
 @dataclass(frozen=True)
@@ -59,14 +61,18 @@ async def wait_until_live(
     clock: Callable[[], datetime],
     rules: LinkWatchRules,
     state: WaitState = WaitState(),
+    released: Callable[[], bool] = lambda: False,
     sleep: Sleep = asyncio.sleep,
 ) -> WaitResult:
     """Check from the lift until the page is live or the wait runs out.
 
-    LIVE: send the live stage now. RAN_OUT: the stage holds for `release PACK`.
+    LIVE or RELEASED: send the live stage now. RAN_OUT: the stage holds for `release PACK`.
+    `released` is asked before every check (a store read: the CLI writes the release).
     """
     last: LinkCheck | None = None
     while True:
+        if released():
+            return WaitResult(WaitEnd.RELEASED, last, state)
         step = next_live_check(
             lift_at=lift_at, last_checked_at=state.last_checked_at, now=clock(), rules=rules
         )
@@ -75,6 +81,8 @@ async def wait_until_live(
         delay = (step - clock()).total_seconds()
         if delay > 0:
             await sleep(delay)
+            if released():
+                return WaitResult(WaitEnd.RELEASED, last, state)
         last = await check(clock())
         after = next_live_check(
             lift_at=lift_at, last_checked_at=last.checked_at, now=last.checked_at, rules=rules
