@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from embargo_bot.messages.placeholders import Placeholders, lift_note
+from embargo_bot.messages.placeholders import Placeholders, lift_note, line_with_live_url
 
 LIVE_URL = "https://www.gov.example/isbn/9781802019445"
 AT = "11:00 GMT"
@@ -157,3 +157,17 @@ def test_no_placeholder_survives_and_the_notice_never_links(source: str) -> None
 def test_the_notice_never_contains_the_live_url(source: str) -> None:
     assert "gov.example" not in placeholders.notice_html(source + "[x](#)", AT)
     assert "gov.example" not in placeholders.notice_text(source + "[x](#)", AT)
+
+
+@pytest.mark.parametrize(
+    ("source", "line"),
+    [
+        ("[Read](#)\n", None),
+        ("One\nSee https://www.gov.example/isbn/9781802019445 now\n", 2),
+        ("[x](HTTP://WWW.GOV.EXAMPLE/isbn/9781802019445/)", 1),
+        ("a\n\nwww.gov.example/isbn/9781802019445", 3),
+        ("https://www.gov.example/isbn/other", None),
+    ],
+)
+def test_a_release_that_spells_out_the_live_url_is_found(source: str, line: int | None) -> None:
+    assert line_with_live_url(source, LIVE_URL) == line

@@ -74,6 +74,23 @@ def lift_note(lift_time_words: str) -> str:
     return f"(link at {lift_time_words})"
 
 
+def line_with_live_url(source: str, url: str) -> int | None:
+    """The first line (from 1) of `source` that spells out the live URL, else None.
+
+    For intake: a release that names the URL itself would carry it into the notice, so
+    it is refused with its line, and the official writes `[text](#)` instead. Scheme,
+    case and a trailing slash do not matter.
+    """
+    bare = urlsplit(url.strip())
+    wanted = (bare.netloc + bare.path).rstrip("/").casefold()
+    if not wanted:
+        return None
+    for number, line in enumerate(_LINE.findall(source), start=1):
+        if wanted in line.casefold():
+            return number
+    return None
+
+
 def _check_live_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in {"https", "http"} or not parts.netloc or re.search(r"[\s<>\"]", url):
