@@ -36,6 +36,9 @@ from embargo_bot.officials.intake import QueueRequest
 from embargo_bot.security.vault import new_key
 from embargo_bot.settings import Settings, load_settings
 
+# Real servers the tests start themselves: a publication site over HTTPS, Dovecot.
+pytest_plugins = ["servers.https_site", "servers.dovecot"]
+
 RELEASE_SECRET = "Kestrel-Harbour-7 is the operation name nobody may see early."
 PDF_SECRET = "PDF-ONLY-MARKER-Quillwort-42"
 SOCIAL_TEXT = "Partners publish a refreshed strategy today. #SOC"

@@ -27,7 +27,6 @@ from embargo_bot.bounces.verp import new_token, verp_address
 if TYPE_CHECKING:
     from servers.dovecot import ImapUser
 
-pytest_plugins = ["servers.dovecot"]
 
 NOTICE = DeliveryRef(1, PACK, "notice", "officer@partner.example")
 VERP_DELIVERY = DeliveryRef(2, PACK, "notice", "desk@partner.example")

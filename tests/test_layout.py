@@ -22,11 +22,15 @@ ALLOWED = {
     "messages": {"domain", "security", "store", "lists"},
     "delivery": {"domain", "security", "store", "lists", "messages"},
     "devtools": {"domain"},
+    "bounces": {"domain", "security", "store"},
     "settings": {"domain"},
     "shipped": set(),
-    "app": {"domain", "security", "store", "lists", "messages", "delivery", "settings", "shipped"},
+    "app": {
+        *("domain", "security", "store", "lists", "messages", "delivery", "bounces"),
+        *("settings", "shipped"),
+    },
     "officials": {
-        *("domain", "security", "store", "lists", "messages", "delivery"),
+        *("domain", "security", "store", "lists", "messages", "delivery", "bounces"),
         *("app", "settings", "shipped"),
     },
 }

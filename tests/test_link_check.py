@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,15 +19,6 @@ from embargo_bot.delivery.link_check import (
 )
 
 LIFT = datetime(2022, 2, 23, 11, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def publication_site(tmp_path: Path) -> Iterator[PublicationSite]:
-    # The same as the plugin's fixture; drop this once tests/conftest.py lists
-    # "servers.https_site" in pytest_plugins (a test module's pytest_plugins comes too late
-    # for assertion rewriting of a module it also imports).
-    with running_site(tmp_path) as site:
-        yield site
 
 
 async def test_404_until_the_chosen_moment_then_200(publication_site: PublicationSite) -> None:

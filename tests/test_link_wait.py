@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
-from servers.https_site import PublicationSite, running_site
+from servers.https_site import PublicationSite
 
 from embargo_bot.delivery.link_check import LinkCheck, LinkChecker
 from embargo_bot.delivery.link_schedule import LinkWatchRules, WaitAlert
@@ -34,12 +31,6 @@ RULES = LinkWatchRules(
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@pytest.fixture
-def publication_site(tmp_path: Path) -> Iterator[PublicationSite]:
-    with running_site(tmp_path) as site:
-        yield site
 
 
 class Recorder:

@@ -30,9 +30,6 @@ from embargo_bot.bounces.mailbox import (
 if TYPE_CHECKING:  # imported by pytest_plugins, so that pytest rewrites its asserts
     from servers.dovecot import Dovecot, ImapUser
 
-# Until tests/conftest.py lists it in its own pytest_plugins.
-pytest_plugins = ["servers.dovecot"]
-
 
 def settings_for(user: ImapUser, **changes: object) -> MailboxSettings:
     plain = MailboxSettings(
