@@ -231,15 +231,47 @@ def test_notice_context_has_no_url() -> None:
 # --- rendering the live email -----------------------------------------------------------------
 
 
-def test_live_context_has_the_url_and_no_embargoed_material() -> None:
+def test_live_context_has_the_url_and_the_release_ready_to_publish_but_no_pdf() -> None:
     context = Renderer(TEMPLATES).context(
         PACK, CONTENT, StageKind.LIVE, zone=LONDON, sender_name=SENDER.display_name
     )
     assert context.url == URL
-    assert context.release_text is None
-    assert context.release_html is None
-    assert context.social_text is None
+    assert context.release_text == RELEASE
+    assert context.social_text == SOCIAL
     assert context.pdf_name is None
+
+
+PLACEHOLDERED = PackContent(
+    pdf=PDF,
+    release="# Strategy out\n\n[Read the strategy](#) and [the annex](#annex).\n",
+    social="Out now: [the strategy](#) #SOC",
+)
+
+
+def test_the_notice_names_the_lift_where_each_placeholder_is_and_never_the_link() -> None:
+    rendered = render(StageKind.NOTICE, content=PLACEHOLDERED)
+    assert "Read the strategy (link at 11:00 GMT)" in rendered.text
+    assert "the strategy (link at 11:00 GMT) #SOC" in rendered.text
+    assert "Read the strategy (link at 11:00 GMT)" in rendered.html
+    assert 'href="#"' not in rendered.html
+    assert 'href="#annex"' in rendered.html  # an anchor is not a placeholder
+    for part in (rendered.subject, rendered.text, rendered.html):
+        assert "www.gov.scot" not in part
+
+
+def test_the_live_email_carries_the_release_with_every_placeholder_filled() -> None:
+    rendered = render(StageKind.LIVE, content=PLACEHOLDERED)
+    assert f"Read the strategy ({URL})" in rendered.text
+    assert f"Out now: the strategy ({URL}) #SOC" in rendered.text
+    assert f'<a href="{URL}">Read the strategy</a>' in rendered.html
+    assert "(link at" not in rendered.text + rendered.html
+
+
+def test_the_release_headings_sit_below_the_emails_own() -> None:
+    for kind in (StageKind.NOTICE, StageKind.LIVE):
+        html = render(kind, content=PLACEHOLDERED).html
+        assert "<h3>Strategy out</h3>" in html
+        assert html.count("<h1") == 1
 
 
 def test_live_email_gives_the_link_without_embargo_wording() -> None:
@@ -250,8 +282,6 @@ def test_live_email_gives_the_link_without_embargo_wording() -> None:
     assert f'href="{URL}"' in rendered.html
     for part in (rendered.subject, rendered.text, rendered.html):
         assert "EMBARGO" not in part
-        assert "prevention" not in part
-        assert SOCIAL not in part
         assert PACK.pdf_name not in part
     # The live email is the one that may carry the link: the notice check would stop it.
     with pytest.raises(InputError):

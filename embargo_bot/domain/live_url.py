@@ -80,6 +80,9 @@ def host_is_allowed(host: str, domains: Iterable[str]) -> bool:
     return any(host == domain or host.endswith("." + domain) for domain in domains)
 
 
+_NOT_IN_LINKS = frozenset('<>"`{}|^')
+
+
 def _character_problem(url: str) -> str | None:
     for ch in url:
         category = unicodedata.category(ch)
@@ -91,6 +94,10 @@ def _character_problem(url: str) -> str | None:
             return f"contains the invisible or control character U+{ord(ch):04X}; remove it"
         if ch == "\\":
             return "contains a backslash, which browsers read as '/'; write '/'"
+        if ch in _NOT_IN_LINKS:
+            # RFC 3986 2.2/2.3: never part of a link as written; in an email they would
+            # end the link early, or open markup.
+            return f"contains {ch!r}, which is not allowed in a link; check the link"
     return None
 
 

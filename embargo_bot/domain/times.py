@@ -71,6 +71,12 @@ def _clock_time(local: datetime) -> str:
     return f"{local:%H:%M}"
 
 
+def describe_clock(moment: datetime, zone: ZoneInfo) -> str:
+    """'11:00 GMT': the time of day alone, for "(link at 11:00 GMT)"."""
+    local = moment.astimezone(zone)
+    return f"{_clock_time(local)} {local.tzname()}"
+
+
 def describe_short(moment: datetime, zone: ZoneInfo) -> str:
     """'2022-02-23 11:00 GMT': for tables."""
     local = moment.astimezone(zone)

@@ -26,6 +26,7 @@ from embargo_bot.messages.mime import (
 from embargo_bot.messages.rendering import (
     CALENDAR_KINDS,
     MATERIAL_KINDS,
+    RELEASE_KINDS,
     Renderer,
     StageFacts,
     check_notice_hides_link,
@@ -79,7 +80,7 @@ class MessageBuilder:
 
     def build(self, pack: Pack, stage: Stage) -> BuiltMessage:
         kind = stage.kind
-        content = self.content(pack) if kind in MATERIAL_KINDS else None
+        content = self.content(pack) if kind in RELEASE_KINDS else None
         facts = StageFacts(
             old_lift_at=stage.old_lift_at,
             changes=self._changes_since(pack, stage.base_version),
@@ -131,7 +132,7 @@ class MessageBuilder:
             rendered,
             sender=self.sender,
             boundary_seed=boundary_seed,
-            pdf=None if content is None else content.pdf,
+            pdf=None if content is None or kind not in MATERIAL_KINDS else content.pdf,
             calendar=calendar,
             cancel_calendar=kind is StageKind.WITHDRAWN,
             enclosures=enclosures,
@@ -193,7 +194,7 @@ class MessageBuilder:
         for kind in stage.test_of:
             if kind is StageKind.LIVE and self.clock() < pack.lift_at:
                 continue  # the live email carries the public link: never before the lift
-            content = self.content(pack) if kind in MATERIAL_KINDS else None
+            content = self.content(pack) if kind in RELEASE_KINDS else None
             message = self.compose(pack, kind, content, facts=StageFacts(), seed=f"test-{kind}")
             data = personalise(
                 message,

@@ -114,7 +114,7 @@ class Placeholders:
 
     def notice_html(self, source: str, lift_time_words: str) -> str:
         """HTML for the notice: each placeholder is its text and "(link at ...)", no link."""
-        tokens = self._markdown.parse(source, {})
+        tokens = _demote_headings(self._markdown.parse(source, {}))
         note = lift_note(lift_time_words)
         for block in tokens:
             if block.type == "inline" and block.children:
@@ -129,7 +129,7 @@ class Placeholders:
     def live_html(self, source: str, url: str) -> str:
         """HTML for the live email: every placeholder links to `url`."""
         href = self._markdown.normalizeLink(_check_live_url(url))
-        tokens = self._markdown.parse(source, {})
+        tokens = _demote_headings(self._markdown.parse(source, {}))
         for block in tokens:
             if block.type == "inline" and block.children:
                 block.children = list(_fill_placeholders(block.children, href, url))
@@ -178,6 +178,14 @@ class Placeholders:
             done = place.end
         pieces.append(source[done:])
         return "".join(pieces)
+
+
+def _demote_headings(tokens: list[Token]) -> list[Token]:
+    """The release's own headings below the email's: its title is h1, its sections h2."""
+    for token in tokens:
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(6, int(token.tag[1:]) + 2)}"
+    return tokens
 
 
 def _unlink_placeholders(children: list[Token], note: str) -> Iterator[Token]:

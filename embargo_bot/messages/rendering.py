@@ -14,18 +14,21 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import jinja2
-from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from embargo_bot.domain.errors import InputError, TemplateError
 from embargo_bot.domain.packs import Pack, PackContent, PackVersion, StageKind, marking_for
 from embargo_bot.domain.reports import Failure, StageReport, describe_offset
 from embargo_bot.domain.text_safety import header_problem
-from embargo_bot.domain.times import describe
+from embargo_bot.domain.times import describe, describe_clock
 from embargo_bot.messages.links import find_live_link
+from embargo_bot.messages.placeholders import Placeholders
 
 # Kinds whose email carries the embargoed material itself.
 MATERIAL_KINDS = (StageKind.NOTICE, StageKind.UPDATED)
+# Kinds whose email carries the release and social post: the live email too, with every
+# live-link placeholder pointing at the public URL, ready to publish as it is.
+RELEASE_KINDS = (*MATERIAL_KINDS, StageKind.LIVE)
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,13 @@ class EmailContext:
 
 
 @dataclass(frozen=True)
+class _ReleaseTexts:
+    release_text: str | None
+    release_html: Markup | None
+    social_text: str | None
+
+
+@dataclass(frozen=True)
 class StageFacts:
     """What a stage adds to the pack for its email."""
 
@@ -113,8 +123,9 @@ class Renderer:
             autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",)),
             keep_trailing_newline=True,
         )
-        # "js-default" leaves raw HTML out: a release is text from an official, not markup.
-        self._markdown = MarkdownIt("js-default")
+        # Renders releases as "js-default" does: raw HTML left out, a release is text
+        # from an official, not markup.
+        self._placeholders = Placeholders()
 
     def context(
         self,
@@ -128,7 +139,7 @@ class Renderer:
     ) -> EmailContext:
         facts = facts or StageFacts()
         with_material = kind in MATERIAL_KINDS and content is not None
-        release = content.release if with_material and content is not None else None
+        texts = self._texts(pack, content if kind in RELEASE_KINDS else None, kind, zone)
         return EmailContext(
             kind=kind.value,
             title=pack.title,
@@ -141,9 +152,9 @@ class Renderer:
             version=pack.version,
             pdf_name=pack.pdf_name if with_material else None,
             url=pack.url if kind is StageKind.LIVE else None,
-            release_text=release,
-            release_html=None if release is None else self._release_html(release),
-            social_text=content.social if with_material and content is not None else None,
+            release_text=texts.release_text,
+            release_html=texts.release_html,
+            social_text=texts.social_text,
             old_lift_words=(
                 None if facts.old_lift_at is None else describe(facts.old_lift_at, zone)
             ),
@@ -164,9 +175,32 @@ class Renderer:
             report=None if facts.report is None else _report_context(facts.report, zone),
         )
 
-    def _release_html(self, release: str) -> Markup:
-        # Safe to mark as HTML: markdown-it escapes all text, and "js-default" passes no raw HTML.
-        return Markup(self._markdown.render(release))  # noqa: S704
+    def _texts(
+        self, pack: Pack, content: PackContent | None, kind: StageKind, zone: ZoneInfo
+    ) -> _ReleaseTexts:
+        """The release and social post as this kind of email shows them.
+
+        Before the lift a placeholder ``[text](#)`` is its text and "(link at 11:00 GMT)":
+        these functions are not given the URL, so it cannot reach a notice through them.
+        """
+        if content is None:
+            return _ReleaseTexts(None, None, None)
+        social = content.social
+        if kind is StageKind.LIVE:
+            url = pack.url
+            return _ReleaseTexts(
+                release_text=self._placeholders.live_text(content.release, url),
+                # Safe to mark as HTML: markdown-it escapes all text, and "js-default"
+                # passes no raw HTML.
+                release_html=Markup(self._placeholders.live_html(content.release, url)),  # noqa: S704
+                social_text=None if social is None else self._placeholders.live_text(social, url),
+            )
+        when = describe_clock(pack.lift_at, zone)
+        return _ReleaseTexts(
+            release_text=self._placeholders.notice_text(content.release, when),
+            release_html=Markup(self._placeholders.notice_html(content.release, when)),  # noqa: S704
+            social_text=None if social is None else self._placeholders.notice_text(social, when),
+        )
 
     def render(self, kind: StageKind, context: EmailContext) -> RenderedEmail:
         values = asdict(context)
