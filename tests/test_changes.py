@@ -230,11 +230,112 @@ def test_reschedule_refuses_a_lift_before_a_wave_or_in_the_past_and_changes_noth
         by="frank",
     )
     waves = [s for s in app.store.stages(pack.id) if s.kind is StageKind.NOTICE]
-    assert [(s.wave, s.state) for s in waves] == [
-        (2, StageState.SCHEDULED),
-        (1, StageState.CANCELLED),
-    ]
+    assert [(s.wave, s.state, s.due_at) for s in waves] == [
+        (1, StageState.SCHEDULED, earlier - timedelta(minutes=5)),
+    ], "naming every list of a wave moves that wave, keeping its number"
     assert moved.lift_at == earlier
+
+
+SHIPPED_LISTS = Path(__file__).resolve().parent.parent / "recipients"
+UK = "police-scotland,nca,copfs,hmrc"
+
+
+def readme_pack(app: App, make_request: Callable[..., Any], start: datetime) -> Any:
+    """README "For officials" step 2: UK counterparts first, then devolved, then the lift."""
+    return queue(
+        app,
+        make_request(
+            lists=None,
+            notice_at=None,
+            waves=(f"{UK}@{at(start)}", f"devolved@{at(start + timedelta(hours=16))}"),
+            lift=at(start + timedelta(hours=19)),
+        ),
+    )
+
+
+def notice_waves(app: App, pack_id: str) -> list[tuple[int | None, tuple[str, ...], Any, Any]]:
+    return [
+        (s.wave, s.list_keys, s.due_at, s.state)
+        for s in app.store.stages(pack_id)
+        if s.kind is StageKind.NOTICE
+    ]
+
+
+def test_readme_step_4_moves_only_the_named_wave_and_keeps_every_list(
+    make_settings: Callable[..., Settings], make_request: Callable[..., Any]
+) -> None:
+    start = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    with open_app(make_settings(recipients_dir=SHIPPED_LISTS)) as app:
+        pack = readme_pack(app, make_request, start)
+        new_lift, new_devolved = (
+            start + timedelta(days=1, hours=19),
+            start + timedelta(days=1, hours=16),
+        )
+        moved = reschedule_pack(
+            app, pack.id, lift=at(new_lift), waves=(f"devolved@{at(new_devolved)}",), by="frank"
+        )
+        uk = tuple(UK.split(","))
+        assert notice_waves(app, pack.id) == [
+            (1, uk, start, StageState.SCHEDULED),
+            (2, ("devolved",), new_devolved, StageState.SCHEDULED),
+        ]
+        assert set(moved.list_keys) == {*uk, "devolved"}
+        live = next(s for s in app.store.stages(pack.id) if s.kind is StageKind.LIVE)
+        assert live.due_at == new_lift
+
+
+def test_reschedule_refuses_by_name_a_wave_it_leaves_after_the_new_lift(
+    make_settings: Callable[..., Settings], make_request: Callable[..., Any]
+) -> None:
+    start = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    with open_app(make_settings(recipients_dir=SHIPPED_LISTS)) as app:
+        pack = readme_pack(app, make_request, start)
+        before = store_dump(app.store.path)
+        earlier = start - timedelta(hours=1)
+        with pytest.raises(InputError) as refused:
+            reschedule_pack(
+                app,
+                pack.id,
+                lift=at(earlier),
+                waves=(f"devolved@{at(earlier - timedelta(hours=2))}",),
+                by="frank",
+            )
+        assert "notice wave 1 (police-scotland, nca, copfs, hmrc)" in str(refused.value)
+        assert f"--notice {UK}@WHEN" in str(refused.value)
+        assert store_dump(app.store.path) == before
+
+
+def test_reschedule_naming_part_of_a_wave_splits_it_and_refuses_lists_not_in_the_pack(
+    make_settings: Callable[..., Settings], make_request: Callable[..., Any]
+) -> None:
+    start = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    with open_app(make_settings(recipients_dir=SHIPPED_LISTS)) as app:
+        pack = readme_pack(app, make_request, start)
+        lift = pack.lift_at
+        before = store_dump(app.store.path)
+        for waves, expected in [
+            (("comms-subgroup@now",), "comms-subgroup is not one of this pack's lists"),
+            (("nca@now", "nca,hmrc@now"), "nca is named twice"),
+            (("police-scotlnd@now",), "did you mean police-scotland?"),
+        ]:
+            with pytest.raises(InputError, match=expected):
+                reschedule_pack(app, pack.id, lift=at(lift), waves=waves, by="frank")
+            assert store_dump(app.store.path) == before
+
+        later = start + timedelta(hours=2)
+        reschedule_pack(app, pack.id, lift=at(lift), waves=(f"nca,hmrc@{at(later)}",), by="frank")
+        assert notice_waves(app, pack.id) == [
+            (1, ("police-scotland", "copfs"), start, StageState.SCHEDULED),
+            (3, ("nca", "hmrc"), later, StageState.SCHEDULED),
+            (2, ("devolved",), start + timedelta(hours=16), StageState.SCHEDULED),
+        ]
+        assert set(app.store.get_pack(pack.id).list_keys) == {
+            "police-scotland",
+            "nca",
+            "copfs",
+            "hmrc",
+            "devolved",
+        }
 
 
 async def test_amend_after_the_notice_updates_holders_and_later_waves_and_live_carry_v2(
