@@ -470,7 +470,7 @@ async def test_a_test_send_goes_to_one_listed_checker_marked_test_without_the_li
     assert item.rcpt_tos == ("one@alpha.example",)
     message = parse(item)
     assert message["X-Embargo-Stage"] == "test"
-    assert str(message["Subject"]).startswith("TEST")
+    assert str(message["Subject"]).startswith("OFFICIAL-SENSITIVE: TEST ONLY")
     enclosed = [p for p in message.iter_attachments() if p.get_content_type() == "message/rfc822"]
     assert len(enclosed) == 1, "the notice only: the live email waits for the lift"
     inner = enclosed[0].get_content()

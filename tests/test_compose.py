@@ -25,7 +25,12 @@ from embargo_bot.messages.mime import (
     new_message_id,
     personalise,
 )
-from embargo_bot.messages.rendering import RenderedEmail, Renderer, check_notice_hides_link
+from embargo_bot.messages.rendering import (
+    RenderedEmail,
+    Renderer,
+    StageFacts,
+    check_notice_hides_link,
+)
 from embargo_bot.shipped import shipped_dir
 
 LONDON = ZoneInfo("Europe/London")
@@ -525,3 +530,34 @@ def test_new_message_id_uses_the_sender_domain_and_is_unique() -> None:
         assert message_id.isascii() and " " not in message_id
     live_id = new_message_id(PACK.id, StageKind.LIVE, SENDER)
     assert f"{PACK.id}.live@gov.example>" in live_id
+
+
+# --- the test email and the closing words of every kind ---------------------------------------
+
+
+def render_with(kind: StageKind, facts: StageFacts, pack: Pack = PACK) -> RenderedEmail:
+    renderer = Renderer(TEMPLATES)
+    context = renderer.context(
+        pack, CONTENT, kind, zone=LONDON, sender_name=SENDER.display_name, facts=facts
+    )
+    return renderer.render(kind, context)
+
+
+def test_the_test_email_subject_starts_with_its_marking() -> None:
+    rendered = render_with(StageKind.TEST, StageFacts(test_of=(StageKind.NOTICE,)))
+    assert rendered.subject == (
+        f"OFFICIAL-SENSITIVE: TEST ONLY, not sent to partners: {PACK.title}"
+    )
+
+
+def test_the_test_email_does_not_say_the_withheld_live_email_is_attached() -> None:
+    facts = StageFacts(test_of=(StageKind.NOTICE, StageKind.LIVE), live_withheld=True)
+    rendered = render_with(StageKind.TEST, facts)
+    for words in (rendered.text, rendered.html):
+        flat = " ".join(words.split())
+        assert "for this pack (notice)" in flat, flat
+        assert "(notice, live)" not in flat
+        assert "The live email is not attached" in flat
+    both = render_with(StageKind.TEST, StageFacts(test_of=(StageKind.NOTICE, StageKind.LIVE)))
+    assert "(notice, live)" in " ".join(both.text.split())
+    assert "not attached" not in both.text

@@ -157,7 +157,12 @@ class Renderer:
                 for item in facts.changes
             ),
             reason=pack.cancel_reason if kind is StageKind.WITHDRAWN else None,
-            test_of=tuple(item.value for item in facts.test_of),
+            # Only what is attached: a withheld live email is named as withheld, not as attached.
+            test_of=tuple(
+                item.value
+                for item in facts.test_of
+                if not (facts.live_withheld and item is StageKind.LIVE)
+            ),
             live_withheld=facts.live_withheld,
             has_calendar=kind in CALENDAR_KINDS,
             report=None if facts.report is None else _report_context(facts.report, zone),
