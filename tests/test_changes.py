@@ -539,3 +539,26 @@ def test_templates_can_be_overridden_and_a_broken_one_is_refused_at_queue(
         with pytest.raises(TemplateError, match="no_such_variable"):
             queue(app, make_request())
         assert store_dump(app.store.path) == before
+
+
+def test_an_amend_that_changes_nothing_is_refused_and_stores_nothing(
+    app_with_relay: App, make_request: Callable[..., Any], pack_files: PackFiles, tmp_path: Path
+) -> None:
+    app = app_with_relay
+    pack = queue(app, make_request())
+    before = store_dump(app.store.path)
+    copy = tmp_path / "same-release.md"
+    copy.write_bytes(pack_files.release.read_bytes())
+    same = AmendRequest(pack_files.pdf, copy, pack_files.social, pack.title, pack.url, "No change")
+    with pytest.raises(InputError) as refused:
+        amend_pack(app, pack.id, same, by="frank")
+    assert str(refused.value).count("\n") == 0, "one line"
+    assert "nothing to amend" in str(refused.value) and "version 1" in str(refused.value)
+    assert store_dump(app.store.path) == before
+
+    # Only what differs counts as changed.
+    social = tmp_path / "social-v2.txt"
+    social.write_text("Revised post", encoding="utf-8")
+    partly = AmendRequest(None, copy, social, pack.title, None, "Shorter post")
+    assert amend_pack(app, pack.id, partly, by="frank").version == 2
+    assert app.store.versions(pack.id)[-1].changed == ("social",)

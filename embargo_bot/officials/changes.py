@@ -19,6 +19,7 @@ from embargo_bot.officials.fields import read_named_files
 from embargo_bot.officials.guards import require_not_yet_live
 from embargo_bot.officials.intake import (
     AmendRequest,
+    CheckedAmend,
     check_amend,
     check_wave_times,
     parse_wave,
@@ -102,6 +103,12 @@ def amend_pack(app: App, pack_id: str, request: AmendRequest, *, by: str) -> Pac
         ),
     )
     current = app.messages.content(pack)
+    checked = _drop_unchanged(checked, pack, current)
+    if not checked.changed:
+        raise InputError(
+            f"nothing to amend: everything given is the same as version {pack.version} of "
+            f"{pack_id}, so partners are not sent an update"
+        )
     content = PackContent(
         pdf=checked.pdf if checked.pdf is not None else current.pdf,
         release=checked.release if checked.release is not None else current.release,
@@ -141,3 +148,17 @@ def amend_pack(app: App, pack_id: str, request: AmendRequest, *, by: str) -> Pac
             pdf_sha256=hashlib.sha256(content.pdf).hexdigest(),
         )
     return app.store.get_pack(pack_id)
+
+
+def _drop_unchanged(checked: CheckedAmend, pack: Pack, current: PackContent) -> CheckedAmend:
+    """Only what differs from the current version: the rest is not a change partners hear of."""
+    same_pdf = checked.pdf == current.pdf and checked.pdf_name in (None, pack.pdf_name)
+    return replace(
+        checked,
+        title=None if checked.title == pack.title else checked.title,
+        url=None if checked.url == pack.url else checked.url,
+        pdf=None if same_pdf else checked.pdf,
+        pdf_name=None if same_pdf else checked.pdf_name,
+        release=None if checked.release == current.release else checked.release,
+        social=None if checked.social == current.social else checked.social,
+    )
