@@ -23,6 +23,9 @@ from embargo_bot.domain.reports import Failure, StageReport, describe_offset
 from embargo_bot.domain.text_safety import header_problem
 from embargo_bot.domain.times import describe
 
+# A release's "#" renders as h2, and so on down (h6 at most), under the email's h1 title.
+HEADING_SHIFT = 1
+
 # Kinds whose email carries the embargoed material itself.
 MATERIAL_KINDS = (StageKind.NOTICE, StageKind.UPDATED)
 
@@ -68,6 +71,7 @@ class EmailContext:
     so no other template can leak the link before the lift."""
 
     kind: str
+    pack_id: str
     title: str
     reference: str | None
     marking: str
@@ -130,6 +134,7 @@ class Renderer:
         release = content.release if with_material and content is not None else None
         return EmailContext(
             kind=kind.value,
+            pack_id=pack.id,
             title=pack.title,
             reference=pack.reference,
             marking=marking_for(pack, kind),
@@ -169,8 +174,14 @@ class Renderer:
         )
 
     def _release_html(self, release: str) -> Markup:
+        tokens = self._markdown.parse(release)
+        for token in tokens:
+            # The email's title is its one h1: the release's own headings sit below it.
+            if token.type in ("heading_open", "heading_close"):
+                token.tag = f"h{min(int(token.tag[1:]) + HEADING_SHIFT, 6)}"
+        html = self._markdown.renderer.render(tokens, self._markdown.options, {})
         # Safe to mark as HTML: markdown-it escapes all text, and "js-default" passes no raw HTML.
-        return Markup(self._markdown.render(release))  # noqa: S704
+        return Markup(html)  # noqa: S704
 
     def render(self, kind: StageKind, context: EmailContext) -> RenderedEmail:
         values = asdict(context)
