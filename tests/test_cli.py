@@ -589,3 +589,30 @@ def test_tables_never_cut_ids_or_list_names(
             assert header in views[name]
     for key in ("comms-subgroup", "police-scotland", "devolved"):
         assert key in views["lists check"], views["lists check"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["show", "no-such-pack"],
+        ["show", "no-such-pack", "--json"],
+        ["cancel", "no-such-pack"],
+        ["approve", "no-such-pack"],
+        ["reschedule", "no-such-pack", "--lift", "2031-02-24 11:00"],
+        ["amend", "no-such-pack", "--title", "New", "--note", "x"],
+    ],
+)
+def test_an_unknown_pack_exits_not_found(
+    env: dict[str, str],
+    pack_files: PackFiles,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:
+    from embargo_bot.domain.errors import NotFoundError, StoreError
+
+    assert issubclass(NotFoundError, StoreError)
+    assert run_cli(capsys, *queue_args(pack_files))[0] == 0  # a store, with one pack
+    code, out, err = run_cli(capsys, *command)
+    assert code == 66, err  # EX_NOINPUT, not 74 (EX_IOERR): the store is fine
+    assert "no pack 'no-such-pack'" in err and "embargo-bot list" in err
+    assert err.count("\n") == 1 and "Traceback" not in err and out == ""

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from embargo_bot.domain.errors import StoreError
+from embargo_bot.domain.errors import NotFoundError
 from embargo_bot.domain.packs import (
     HOLDING_KINDS,
     MovedWave,
@@ -126,7 +126,7 @@ class PackQueries(AuditQueries):
             f"SELECT {PACK_COLUMNS} FROM {PACK_FROM} WHERE p.id = ?", (pack_id,)
         ).fetchone()
         if row is None:
-            raise StoreError(f"no pack {pack_id!r}; `embargo-bot list` shows the packs")
+            raise NotFoundError(f"no pack {pack_id!r}; `embargo-bot list` shows the packs")
         return rows.pack(row)
 
     def packs(self) -> list[Pack]:
@@ -139,7 +139,7 @@ class PackQueries(AuditQueries):
             "SELECT state, version, lift_seq FROM packs WHERE id = ?", (pack_id,)
         ).fetchone()
         if row is None:
-            raise StoreError(f"no pack {pack_id!r}")
+            raise NotFoundError(f"no pack {pack_id!r}; `embargo-bot list` shows the packs")
         return PackState(row[0]), int(row[1]), int(row[2])
 
     def versions(self, pack_id: str) -> list[PackVersion]:
@@ -153,7 +153,7 @@ class PackQueries(AuditQueries):
             (pack_id, version),
         ).fetchone()
         if row is None:
-            raise StoreError(f"no version {version} of pack {pack_id!r}")
+            raise NotFoundError(f"no version {version} of pack {pack_id!r}")
         return _sealed(row)
 
     def any_sealed_content(self) -> SealedContent | None:
