@@ -616,3 +616,23 @@ def test_an_unknown_pack_exits_not_found(
     assert code == 66, err  # EX_NOINPUT, not 74 (EX_IOERR): the store is fine
     assert "no pack 'no-such-pack'" in err and "embargo-bot list" in err
     assert err.count("\n") == 1 and "Traceback" not in err and out == ""
+
+
+@pytest.mark.parametrize(
+    ("extra", "overrides", "option"),
+    [
+        ((), {"--lists": "alpha,btea"}, "--lists"),
+        (("--notice", "btea@now"), {"--lists": "alpha"}, "--notice 'btea@now'"),
+    ],
+)
+def test_an_unknown_list_names_its_option_and_the_nearest_name(
+    env: dict[str, str],
+    pack_files: PackFiles,
+    capsys: pytest.CaptureFixture[str],
+    extra: tuple[str, ...],
+    overrides: dict[str, str],
+    option: str,
+) -> None:
+    code, out, err = run_cli(capsys, *queue_args(pack_files, **overrides), *extra)
+    assert code != 0 and out == ""
+    assert f"{option}: no list 'btea'" in err and "did you mean beta?" in err, err
