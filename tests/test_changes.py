@@ -562,3 +562,33 @@ def test_an_amend_that_changes_nothing_is_refused_and_stores_nothing(
     partly = AmendRequest(None, copy, social, pack.title, None, "Shorter post")
     assert amend_pack(app, pack.id, partly, by="frank").version == 2
     assert app.store.versions(pack.id)[-1].changed == ("social",)
+
+
+async def test_moving_a_later_wave_after_the_first_has_gone_keeps_everyone_on_the_live_email(
+    app_with_relay: App, relay: StandInRelay, make_request: Callable[..., Any]
+) -> None:
+    app = app_with_relay
+    pack = queue(
+        app,
+        make_request(
+            lists=None,
+            notice_at=None,
+            waves=("alpha@now", f"beta@{at(soon(20))}"),
+            lift=at(soon(30)),
+        ),
+    )
+    async with running(app):
+        await wait_until(lambda: app.store.stages(pack.id)[0].state is StageState.DONE, within=10)
+        new_lift = soon(5)
+        with open_app(app.settings) as cli:
+            with pytest.raises(InputError, match="alpha's notice wave has already started"):
+                reschedule_pack(cli, pack.id, lift=at(new_lift), waves=("alpha@now",), by="frank")
+            reschedule_pack(
+                cli, pack.id, lift=at(new_lift), waves=(f"beta@{at(soon(3))}",), by="frank"
+            )
+        await wait_until(lambda: stages_closed(app, pack.id), within=15)
+
+    assert rcpts(received(relay, StageKind.LIVE)) == Counter(EVERYONE)
+    assert rcpts(received(relay, StageKind.NOTICE)) == Counter(EVERYONE)
+    assert rcpts(received(relay, StageKind.CHANGED)) == Counter(ALPHA)
+    assert all(s.state is not StageState.CANCELLED for s in app.store.stages(pack.id))
