@@ -230,11 +230,112 @@ def test_reschedule_refuses_a_lift_before_a_wave_or_in_the_past_and_changes_noth
         by="frank",
     )
     waves = [s for s in app.store.stages(pack.id) if s.kind is StageKind.NOTICE]
-    assert [(s.wave, s.state) for s in waves] == [
-        (2, StageState.SCHEDULED),
-        (1, StageState.CANCELLED),
-    ]
+    assert [(s.wave, s.state, s.due_at) for s in waves] == [
+        (1, StageState.SCHEDULED, earlier - timedelta(minutes=5)),
+    ], "naming every list of a wave moves that wave, keeping its number"
     assert moved.lift_at == earlier
+
+
+SHIPPED_LISTS = Path(__file__).resolve().parent.parent / "recipients"
+UK = "police-scotland,nca,copfs,hmrc"
+
+
+def readme_pack(app: App, make_request: Callable[..., Any], start: datetime) -> Any:
+    """README "For officials" step 2: UK counterparts first, then devolved, then the lift."""
+    return queue(
+        app,
+        make_request(
+            lists=None,
+            notice_at=None,
+            waves=(f"{UK}@{at(start)}", f"devolved@{at(start + timedelta(hours=16))}"),
+            lift=at(start + timedelta(hours=19)),
+        ),
+    )
+
+
+def notice_waves(app: App, pack_id: str) -> list[tuple[int | None, tuple[str, ...], Any, Any]]:
+    return [
+        (s.wave, s.list_keys, s.due_at, s.state)
+        for s in app.store.stages(pack_id)
+        if s.kind is StageKind.NOTICE
+    ]
+
+
+def test_readme_step_4_moves_only_the_named_wave_and_keeps_every_list(
+    make_settings: Callable[..., Settings], make_request: Callable[..., Any]
+) -> None:
+    start = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    with open_app(make_settings(recipients_dir=SHIPPED_LISTS)) as app:
+        pack = readme_pack(app, make_request, start)
+        new_lift, new_devolved = (
+            start + timedelta(days=1, hours=19),
+            start + timedelta(days=1, hours=16),
+        )
+        moved = reschedule_pack(
+            app, pack.id, lift=at(new_lift), waves=(f"devolved@{at(new_devolved)}",), by="frank"
+        )
+        uk = tuple(UK.split(","))
+        assert notice_waves(app, pack.id) == [
+            (1, uk, start, StageState.SCHEDULED),
+            (2, ("devolved",), new_devolved, StageState.SCHEDULED),
+        ]
+        assert set(moved.list_keys) == {*uk, "devolved"}
+        live = next(s for s in app.store.stages(pack.id) if s.kind is StageKind.LIVE)
+        assert live.due_at == new_lift
+
+
+def test_reschedule_refuses_by_name_a_wave_it_leaves_after_the_new_lift(
+    make_settings: Callable[..., Settings], make_request: Callable[..., Any]
+) -> None:
+    start = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    with open_app(make_settings(recipients_dir=SHIPPED_LISTS)) as app:
+        pack = readme_pack(app, make_request, start)
+        before = store_dump(app.store.path)
+        earlier = start - timedelta(hours=1)
+        with pytest.raises(InputError) as refused:
+            reschedule_pack(
+                app,
+                pack.id,
+                lift=at(earlier),
+                waves=(f"devolved@{at(earlier - timedelta(hours=2))}",),
+                by="frank",
+            )
+        assert "notice wave 1 (police-scotland, nca, copfs, hmrc)" in str(refused.value)
+        assert f"--notice {UK}@WHEN" in str(refused.value)
+        assert store_dump(app.store.path) == before
+
+
+def test_reschedule_naming_part_of_a_wave_splits_it_and_refuses_lists_not_in_the_pack(
+    make_settings: Callable[..., Settings], make_request: Callable[..., Any]
+) -> None:
+    start = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    with open_app(make_settings(recipients_dir=SHIPPED_LISTS)) as app:
+        pack = readme_pack(app, make_request, start)
+        lift = pack.lift_at
+        before = store_dump(app.store.path)
+        for waves, expected in [
+            (("comms-subgroup@now",), "comms-subgroup is not one of this pack's lists"),
+            (("nca@now", "nca,hmrc@now"), "nca is named twice"),
+            (("police-scotlnd@now",), "did you mean police-scotland?"),
+        ]:
+            with pytest.raises(InputError, match=expected):
+                reschedule_pack(app, pack.id, lift=at(lift), waves=waves, by="frank")
+            assert store_dump(app.store.path) == before
+
+        later = start + timedelta(hours=2)
+        reschedule_pack(app, pack.id, lift=at(lift), waves=(f"nca,hmrc@{at(later)}",), by="frank")
+        assert notice_waves(app, pack.id) == [
+            (1, ("police-scotland", "copfs"), start, StageState.SCHEDULED),
+            (3, ("nca", "hmrc"), later, StageState.SCHEDULED),
+            (2, ("devolved",), start + timedelta(hours=16), StageState.SCHEDULED),
+        ]
+        assert set(app.store.get_pack(pack.id).list_keys) == {
+            "police-scotland",
+            "nca",
+            "copfs",
+            "hmrc",
+            "devolved",
+        }
 
 
 async def test_amend_after_the_notice_updates_holders_and_later_waves_and_live_carry_v2(
@@ -369,7 +470,7 @@ async def test_a_test_send_goes_to_one_listed_checker_marked_test_without_the_li
     assert item.rcpt_tos == ("one@alpha.example",)
     message = parse(item)
     assert message["X-Embargo-Stage"] == "test"
-    assert str(message["Subject"]).startswith("TEST")
+    assert str(message["Subject"]).startswith("OFFICIAL-SENSITIVE: TEST ONLY")
     enclosed = [p for p in message.iter_attachments() if p.get_content_type() == "message/rfc822"]
     assert len(enclosed) == 1, "the notice only: the live email waits for the lift"
     inner = enclosed[0].get_content()
@@ -438,3 +539,56 @@ def test_templates_can_be_overridden_and_a_broken_one_is_refused_at_queue(
         with pytest.raises(TemplateError, match="no_such_variable"):
             queue(app, make_request())
         assert store_dump(app.store.path) == before
+
+
+def test_an_amend_that_changes_nothing_is_refused_and_stores_nothing(
+    app_with_relay: App, make_request: Callable[..., Any], pack_files: PackFiles, tmp_path: Path
+) -> None:
+    app = app_with_relay
+    pack = queue(app, make_request())
+    before = store_dump(app.store.path)
+    copy = tmp_path / "same-release.md"
+    copy.write_bytes(pack_files.release.read_bytes())
+    same = AmendRequest(pack_files.pdf, copy, pack_files.social, pack.title, pack.url, "No change")
+    with pytest.raises(InputError) as refused:
+        amend_pack(app, pack.id, same, by="frank")
+    assert str(refused.value).count("\n") == 0, "one line"
+    assert "nothing to amend" in str(refused.value) and "version 1" in str(refused.value)
+    assert store_dump(app.store.path) == before
+
+    # Only what differs counts as changed.
+    social = tmp_path / "social-v2.txt"
+    social.write_text("Revised post", encoding="utf-8")
+    partly = AmendRequest(None, copy, social, pack.title, None, "Shorter post")
+    assert amend_pack(app, pack.id, partly, by="frank").version == 2
+    assert app.store.versions(pack.id)[-1].changed == ("social",)
+
+
+async def test_moving_a_later_wave_after_the_first_has_gone_keeps_everyone_on_the_live_email(
+    app_with_relay: App, relay: StandInRelay, make_request: Callable[..., Any]
+) -> None:
+    app = app_with_relay
+    pack = queue(
+        app,
+        make_request(
+            lists=None,
+            notice_at=None,
+            waves=("alpha@now", f"beta@{at(soon(20))}"),
+            lift=at(soon(30)),
+        ),
+    )
+    async with running(app):
+        await wait_until(lambda: app.store.stages(pack.id)[0].state is StageState.DONE, within=10)
+        new_lift = soon(5)
+        with open_app(app.settings) as cli:
+            with pytest.raises(InputError, match="alpha's notice wave has already started"):
+                reschedule_pack(cli, pack.id, lift=at(new_lift), waves=("alpha@now",), by="frank")
+            reschedule_pack(
+                cli, pack.id, lift=at(new_lift), waves=(f"beta@{at(soon(3))}",), by="frank"
+            )
+        await wait_until(lambda: stages_closed(app, pack.id), within=15)
+
+    assert rcpts(received(relay, StageKind.LIVE)) == Counter(EVERYONE)
+    assert rcpts(received(relay, StageKind.NOTICE)) == Counter(EVERYONE)
+    assert rcpts(received(relay, StageKind.CHANGED)) == Counter(ALPHA)
+    assert all(s.state is not StageState.CANCELLED for s in app.store.stages(pack.id))

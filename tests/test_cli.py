@@ -477,3 +477,162 @@ def test_the_contact_must_be_in_house_since_it_gets_the_delivery_reports(
     assert code != 0 and "--contact" in err and "example.org" in err
     code, _, _ = run_cli(capsys, *queue_args(pack_files, **{"--contact": "press@ops.example.org"}))
     assert code == 0
+
+
+SHIPPED_LISTS = REPO / "recipients"
+
+
+def rendered(renderable: Any, width: int) -> str:
+    """What a terminal of ``width`` columns shows."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    buffer = StringIO()
+    Console(file=buffer, width=width, color_system=None).print(renderable)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def cleared_app(make_settings: Callable[..., Settings]) -> Any:
+    with open_app(make_settings(recipients_dir=SHIPPED_LISTS, require_clearance=True)) as app:
+        yield app
+
+
+def readme_pack(app: App, make_request: Callable[..., Any], *, first: str = "now") -> Any:
+    lift = datetime.now(UTC) + timedelta(hours=20)
+    return queue(
+        app,
+        make_request(
+            lists=None,
+            notice_at=None,
+            waves=(
+                f"police-scotland,nca,copfs,hmrc@{first}",
+                f"devolved@{at(lift - timedelta(hours=2))}",
+            ),
+            lift=at(lift),
+        ),
+    )
+
+
+def test_a_cancelled_pack_reads_cancelled_in_list_and_show_never_awaiting_clearance(
+    cleared_app: App, make_request: Callable[..., Any]
+) -> None:
+    from embargo_bot.cli import output
+    from embargo_bot.officials.actions import cancel_pack
+    from embargo_bot.officials.status import all_statuses, pack_status
+
+    app = cleared_app
+    pack = readme_pack(app, make_request, first=at(datetime.now(UTC) + timedelta(hours=1)))
+    cancel_pack(app, pack.id, by="frank")
+    now, zone = app.clock(), app.settings.zone
+    for text in (
+        rendered(output.packs_table(all_statuses(app), now=now, zone=zone), 160),
+        rendered(output.status_view(pack_status(app, pack.id), now=now, zone=zone), 160),
+    ):
+        assert "cancelled" in text
+        assert "awaiting clearance" not in text.lower()
+
+
+def test_a_stage_past_its_time_while_awaiting_clearance_has_no_negative_countdown(
+    cleared_app: App, make_request: Callable[..., Any]
+) -> None:
+    from embargo_bot.cli import output
+    from embargo_bot.officials.status import all_statuses, pack_status
+
+    app = cleared_app
+    pack = readme_pack(app, make_request)
+    zone = app.settings.zone
+    for later, words in (
+        (timedelta(seconds=1), "due now"),
+        (timedelta(minutes=1, seconds=9), "overdue by 1m 9s"),
+    ):
+        now = app.clock() + later
+        table = rendered(output.packs_table(all_statuses(app), now=now, zone=zone), 80)
+        shown = rendered(output.status_view(pack_status(app, pack.id), now=now, zone=zone), 80)
+        assert f"{words}, awaiting clearance" in table
+        assert "awaiting clearance" in shown.lower()
+        for text in (table, shown):
+            assert "-1s" not in text and "-1m" not in text
+
+
+@pytest.mark.parametrize("width", [80, 160])
+def test_tables_never_cut_ids_or_list_names(
+    cleared_app: App, make_request: Callable[..., Any], width: int
+) -> None:
+    from embargo_bot.cli import output
+    from embargo_bot.lists.catalogue import load_lists
+    from embargo_bot.officials.status import all_statuses, pack_status
+
+    app = cleared_app
+    pack = readme_pack(app, make_request)
+    assert pack.id.startswith("serious-organised-crime-")
+    now, zone = app.clock(), app.settings.zone
+    status = pack_status(app, pack.id)
+    views = {
+        "timetable": rendered(output.timetable(status, zone=zone), width),
+        "show": rendered(output.status_view(status, now=now, zone=zone), width),
+        "list": rendered(output.packs_table(all_statuses(app), now=now, zone=zone), width),
+        "lists check": rendered(output.catalogue_table(load_lists(SHIPPED_LISTS)), width),
+    }
+    if width == 160:
+        assert "┃ Pack" in views["list"] and "┃ Stage" in views["timetable"], "a table when it fits"
+    for name, text in views.items():
+        assert "…" not in text, (name, text)
+        assert all(len(line) <= width for line in text.splitlines()), (name, text)
+    for name in ("show", "list"):
+        assert pack.id in views[name], views[name]
+    for name in ("timetable", "show"):
+        for key in ("police-scotland", "nca", "copfs", "hmrc", "devolved"):
+            assert key in views[name], (name, views[name])
+        for header in ("Sent", "Failed", "Pending"):
+            assert header in views[name]
+    for key in ("comms-subgroup", "police-scotland", "devolved"):
+        assert key in views["lists check"], views["lists check"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["show", "no-such-pack"],
+        ["show", "no-such-pack", "--json"],
+        ["cancel", "no-such-pack"],
+        ["approve", "no-such-pack"],
+        ["reschedule", "no-such-pack", "--lift", "2031-02-24 11:00"],
+        ["amend", "no-such-pack", "--title", "New", "--note", "x"],
+    ],
+)
+def test_an_unknown_pack_exits_not_found(
+    env: dict[str, str],
+    pack_files: PackFiles,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:
+    from embargo_bot.domain.errors import NotFoundError, StoreError
+
+    assert issubclass(NotFoundError, StoreError)
+    assert run_cli(capsys, *queue_args(pack_files))[0] == 0  # a store, with one pack
+    code, out, err = run_cli(capsys, *command)
+    assert code == 66, err  # EX_NOINPUT, not 74 (EX_IOERR): the store is fine
+    assert "no pack 'no-such-pack'" in err and "embargo-bot list" in err
+    assert err.count("\n") == 1 and "Traceback" not in err and out == ""
+
+
+@pytest.mark.parametrize(
+    ("extra", "overrides", "option"),
+    [
+        ((), {"--lists": "alpha,btea"}, "--lists"),
+        (("--notice", "btea@now"), {"--lists": "alpha"}, "--notice 'btea@now'"),
+    ],
+)
+def test_an_unknown_list_names_its_option_and_the_nearest_name(
+    env: dict[str, str],
+    pack_files: PackFiles,
+    capsys: pytest.CaptureFixture[str],
+    extra: tuple[str, ...],
+    overrides: dict[str, str],
+    option: str,
+) -> None:
+    code, out, err = run_cli(capsys, *queue_args(pack_files, **overrides), *extra)
+    assert code != 0 and out == ""
+    assert f"{option}: no list 'btea'" in err and "did you mean beta?" in err, err

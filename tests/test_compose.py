@@ -17,7 +17,8 @@ import pytest
 from embargo_bot.devtools.samplepdf import sample_pdf
 from embargo_bot.domain.classification import Classification
 from embargo_bot.domain.errors import InputError, TemplateError
-from embargo_bot.domain.packs import Pack, PackContent, PackState, StageKind
+from embargo_bot.domain.packs import Pack, PackContent, PackState, StageKind, marking_for
+from embargo_bot.domain.reports import Failure, StageReport
 from embargo_bot.messages.mime import (
     Sender,
     StageMessage,
@@ -25,7 +26,12 @@ from embargo_bot.messages.mime import (
     new_message_id,
     personalise,
 )
-from embargo_bot.messages.rendering import RenderedEmail, Renderer, check_notice_hides_link
+from embargo_bot.messages.rendering import (
+    RenderedEmail,
+    Renderer,
+    StageFacts,
+    check_notice_hides_link,
+)
 from embargo_bot.shipped import shipped_dir
 
 LONDON = ZoneInfo("Europe/London")
@@ -265,13 +271,6 @@ def test_the_live_email_carries_the_release_with_every_placeholder_filled() -> N
     assert f"Out now: the strategy ({URL}) #SOC" in rendered.text
     assert f'<a href="{URL}">Read the strategy</a>' in rendered.html
     assert "(link at" not in rendered.text + rendered.html
-
-
-def test_the_release_headings_sit_below_the_emails_own() -> None:
-    for kind in (StageKind.NOTICE, StageKind.LIVE):
-        html = render(kind, content=PLACEHOLDERED).html
-        assert "<h3>Strategy out</h3>" in html
-        assert html.count("<h1") == 1
 
 
 def test_live_email_gives_the_link_without_embargo_wording() -> None:
@@ -555,3 +554,80 @@ def test_new_message_id_uses_the_sender_domain_and_is_unique() -> None:
         assert message_id.isascii() and " " not in message_id
     live_id = new_message_id(PACK.id, StageKind.LIVE, SENDER)
     assert f"{PACK.id}.live@gov.example>" in live_id
+
+
+# --- the test email and the closing words of every kind ---------------------------------------
+
+
+def render_with(kind: StageKind, facts: StageFacts, pack: Pack = PACK) -> RenderedEmail:
+    renderer = Renderer(TEMPLATES)
+    context = renderer.context(
+        pack, CONTENT, kind, zone=LONDON, sender_name=SENDER.display_name, facts=facts
+    )
+    return renderer.render(kind, context)
+
+
+def test_the_test_email_subject_starts_with_its_marking() -> None:
+    rendered = render_with(StageKind.TEST, StageFacts(test_of=(StageKind.NOTICE,)))
+    assert rendered.subject == (
+        f"OFFICIAL-SENSITIVE: TEST ONLY, not sent to partners: {PACK.title}"
+    )
+
+
+def test_the_test_email_does_not_say_the_withheld_live_email_is_attached() -> None:
+    facts = StageFacts(test_of=(StageKind.NOTICE, StageKind.LIVE), live_withheld=True)
+    rendered = render_with(StageKind.TEST, facts)
+    for words in (rendered.text, rendered.html):
+        flat = " ".join(words.split())
+        assert "for this pack (notice)" in flat, flat
+        assert "(notice, live)" not in flat
+        assert "The live email is not attached" in flat
+    both = render_with(StageKind.TEST, StageFacts(test_of=(StageKind.NOTICE, StageKind.LIVE)))
+    assert "(notice, live)" in " ".join(both.text.split())
+    assert "not attached" not in both.text
+
+
+SAMPLE_REPORT = StageReport(
+    label="notice wave 1",
+    due_at=LIFT,
+    state="done",
+    detail=None,
+    recipients=2,
+    sent=1,
+    failed=1,
+    pending=0,
+    first_after=None,
+    last_after=None,
+    failures=(Failure(email="duty@nca.example", reply="550 5.1.1 no such mailbox"),),
+)
+EVERY_KIND_FACTS = StageFacts(old_lift_at=LIFT, test_of=(StageKind.NOTICE,), report=SAMPLE_REPORT)
+
+
+@pytest.mark.parametrize("kind", list(StageKind))
+def test_every_kind_opens_and_closes_with_its_marking_in_text_and_html(kind: StageKind) -> None:
+    rendered = render_with(kind, EVERY_KIND_FACTS)
+    marking = marking_for(PACK, kind)
+    lines = [line for line in rendered.text.splitlines() if line.strip()]
+    assert (lines[0], lines[-1]) == (marking, marking), rendered.text
+    assert rendered.html.count(f">{marking}</td>") == 2
+
+
+def test_the_release_headings_start_below_the_email_title() -> None:
+    release = "# Strategy published\n\nText.\n\n## The aims\n\n###### Deepest\n"
+    renderer = Renderer(TEMPLATES)
+    content = PackContent(pdf=PDF, release=release, social=None)
+    context = renderer.context(
+        PACK, content, StageKind.NOTICE, zone=LONDON, sender_name=SENDER.display_name
+    )
+    html = str(context.release_html)
+    # Below the title (h1) and the email's own sections ("News release", h2).
+    assert "<h3>Strategy published</h3>" in html and "<h4>The aims</h4>" in html
+    assert "<h6>Deepest</h6>" in html and "<h1>" not in html
+    rendered = renderer.render(StageKind.NOTICE, context)
+    assert rendered.html.count("<h1") == 1, "the email's own title only"
+
+
+def test_the_delivery_report_names_the_show_command_with_the_pack_id() -> None:
+    rendered = render_with(StageKind.REPORT, EVERY_KIND_FACTS)
+    assert f"`embargo-bot show {PACK.id}` gives every attempt" in rendered.text
+    assert f"<code>embargo-bot show {PACK.id}</code> gives every attempt" in rendered.html

@@ -669,3 +669,16 @@ def test_unique_recipients_on_shipped_lists_drops_the_shared_address() -> None:
     total = sum(len(lst.recipients) for lst in lists)
     assert len(unique) < total
     assert len({r.email.casefold() for r in unique}) == len(unique)
+
+
+def test_an_unknown_list_names_the_option_and_suggests_the_nearest(
+    catalogue: ListCatalogue,
+) -> None:
+    with pytest.raises(ListError) as caught:
+        select_lists(catalogue, ["police-scotlnd"], Classification.OFFICIAL, option="--lists")
+    [problem] = caught.value.problems
+    assert problem.startswith("--lists: no list 'police-scotlnd'")
+    assert "did you mean police-scotland?" in problem
+    with pytest.raises(ListError) as caught:
+        select_lists(catalogue, ["zzz"], Classification.OFFICIAL)
+    assert "did you mean" not in str(caught.value)

@@ -10,13 +10,25 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from embargo_bot.domain.packs import Delivery, DeliveryState, Pack, Stage, StageKind, StageState
+from embargo_bot.cli.records import Field, Records
+from embargo_bot.domain.packs import (
+    Delivery,
+    DeliveryState,
+    Pack,
+    PackState,
+    Stage,
+    StageKind,
+    StageState,
+)
 from embargo_bot.domain.reports import describe_offset, lateness
 from embargo_bot.domain.times import describe, describe_short, describe_span, to_storage
 from embargo_bot.officials.status import PackStatus
 
 if TYPE_CHECKING:
     from embargo_bot.lists.catalogue import ListCatalogue
+
+# A stage this close past its time is being taken by the service, not late.
+_DUE_NOW = timedelta(minutes=1)
 
 _STATE_STYLES = {
     StageState.SCHEDULED: "cyan",
@@ -164,35 +176,71 @@ def _styled(state: StageState | DeliveryState) -> Text:
     return Text(state.value, style=_STATE_STYLES.get(state, ""))
 
 
-def packs_table(statuses: list[PackStatus], *, now: datetime, zone: ZoneInfo) -> Table:
-    table = Table(title="Packs", title_justify="left")
-    for column in ("Pack", "Title", "Marking", "State", "Lifts", "Next send", "In"):
-        table.add_column(column)
+def pack_state_words(pack: Pack) -> str:
+    """The one state a person reads: a withdrawn or finished pack awaits nothing."""
+    if pack.state is PackState.ACTIVE and pack.awaiting_clearance:
+        return "awaiting clearance"
+    return pack.state.value
+
+
+def countdown(pack: Pack, due_at: datetime, now: datetime) -> str:
+    """How long until a stage goes; never negative, and saying why a due one waits."""
+    left = due_at - now
+    waiting = ", awaiting clearance" if pack.awaiting_clearance else ""
+    if left > timedelta(0):
+        return describe_span(left)
+    if -left < _DUE_NOW:
+        return f"due now{waiting}"
+    return f"overdue by {describe_span(-left)}{waiting}"
+
+
+def packs_table(statuses: list[PackStatus], *, now: datetime, zone: ZoneInfo) -> Records:
+    table = Records(
+        "Packs",
+        [
+            Field("Pack"),
+            Field("Title", wraps=True),
+            Field("Marking"),
+            Field("State"),
+            Field("Lifts"),
+            Field("Next send", wraps=True),
+            Field("In", wraps=True),
+        ],
+    )
     for status in statuses:
         pack, next_stage = status.pack, status.next_send()
         table.add_row(
             pack.id,
             pack.title,
             pack.classification.value,
-            "awaiting clearance" if pack.awaiting_clearance else pack.state.value,
+            pack_state_words(pack),
             describe_short(pack.lift_at, zone),
             "-"
             if next_stage is None
-            else f"{next_stage.kind} {describe_short(next_stage.due_at, zone)}",
-            "-" if next_stage is None else describe_span(next_stage.due_at - now),
+            else f"{next_stage.label}, {describe_short(next_stage.due_at, zone)}",
+            "-" if next_stage is None else countdown(pack, next_stage.due_at, now),
         )
     return table
 
 
-def timetable(status: PackStatus, *, zone: ZoneInfo) -> Table:
+def timetable(status: PackStatus, *, zone: ZoneInfo) -> Records:
     """Every stage of a pack: waves, live, what partners were told since, and reports."""
     labels = {item.stage.id: item.stage.label for item in status.stages}
-    table = Table(title="Stages", title_justify="left")
-    table.add_column("Stage", no_wrap=True)
-    table.add_column("To")
-    table.add_column("Due", no_wrap=True)
-    for column in ("State", "Sent", "Failed", "Pending", "Accepted after", "Takes", "Detail"):
-        table.add_column(column)
+    table = Records(
+        "Stages",
+        [
+            Field("Stage"),
+            Field("To"),
+            Field("Due"),
+            Field("State"),
+            Field("Sent"),
+            Field("Failed"),
+            Field("Pending"),
+            Field("Accepted after"),
+            Field("Takes"),
+            Field("Detail", wraps=True),
+        ],
+    )
     for item in status.stages:
         stage, report = item.stage, item.report
         label = stage.label
@@ -231,8 +279,13 @@ def _audience_words(stage: Stage) -> str:
 def _clearance_words(pack: Pack, zone: ZoneInfo) -> str:
     if not pack.needs_clearance:
         return "not needed"
+    if pack.cleared_at is None and pack.state is not PackState.ACTIVE:
+        return f"never cleared ({pack.state.value} first)"
     if pack.cleared_at is None:
-        return "AWAITING CLEARANCE: `embargo-bot approve` by someone other than who queued it"
+        return (
+            f"AWAITING CLEARANCE: `embargo-bot approve {pack.id}` by someone other than who "
+            "queued it"
+        )
     return f"cleared by {pack.cleared_by}, {describe(pack.cleared_at, zone)}"
 
 
@@ -240,17 +293,17 @@ def status_view(status: PackStatus, *, now: datetime, zone: ZoneInfo) -> Rendera
     pack = status.pack
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
-    facts.add_column()
+    facts.add_column(overflow="fold")  # a long link folds rather than losing its end
     rows = [
         ("Pack", pack.id),
         ("Title", pack.title),
         ("Reference", pack.reference or "-"),
         ("Marking", pack.classification.value),
-        ("Lifts", f"{describe(pack.lift_at, zone)} ({describe_span(pack.lift_at - now)} from now)"),
+        ("Lifts", f"{describe(pack.lift_at, zone)} ({_from_now(pack.lift_at, now)})"),
         ("Live link", pack.url),
         ("Lists", ", ".join(pack.list_keys)),
         ("Contact", pack.contact),
-        ("State", pack.state.value),
+        ("State", pack_state_words(pack)),
         ("Queued", f"{describe(pack.created_at, zone)} by {pack.created_by}"),
         ("Clearance", _clearance_words(pack, zone)),
     ]
@@ -265,9 +318,10 @@ def status_view(status: PackStatus, *, now: datetime, zone: ZoneInfo) -> Rendera
     for label, value in rows:
         facts.add_row(label, value)
 
-    versions = Table(title="Versions", title_justify="left")
-    for column in ("Version", "When", "By", "Changed", "Note"):
-        versions.add_column(column)
+    versions = Records(
+        "Versions",
+        [Field("Version"), Field("When"), Field("By"), Field("Changed"), Field("Note", wraps=True)],
+    )
     for version in status.versions:
         versions.add_row(
             str(version.version),
@@ -277,9 +331,17 @@ def status_view(status: PackStatus, *, now: datetime, zone: ZoneInfo) -> Rendera
             version.note or "",
         )
 
-    recipients = Table(title="Recipients", title_justify="left")
-    for column in ("Recipient", "Stage", "State", "Tries", "Late by", "Server's reply"):
-        recipients.add_column(column)
+    recipients = Records(
+        "Recipients",
+        [
+            Field("Recipient"),
+            Field("Stage"),
+            Field("State"),
+            Field("Tries"),
+            Field("Late by"),
+            Field("Server's reply", wraps=True),
+        ],
+    )
     stages = {item.stage.id: item.stage for item in status.stages}
     for delivery in status.deliveries:
         stage = stages[delivery.stage_id]
@@ -297,10 +359,17 @@ def status_view(status: PackStatus, *, now: datetime, zone: ZoneInfo) -> Rendera
     return Group(*parts)
 
 
-def catalogue_table(catalogue: ListCatalogue) -> Table:
-    table = Table(title=f"Recipient lists in {catalogue.directory}", title_justify="left")
-    for column in ("List", "Name", "Cleared to", "Domains", "Recipients"):
-        table.add_column(column)
+def catalogue_table(catalogue: ListCatalogue) -> Records:
+    table = Records(
+        f"Recipient lists in {catalogue.directory}",
+        [
+            Field("List"),
+            Field("Name", wraps=True),
+            Field("Cleared to"),
+            Field("Domains", wraps=True),
+            Field("Recipients"),
+        ],
+    )
     for key, recipient_list in catalogue.lists.items():
         table.add_row(
             key,
@@ -310,3 +379,9 @@ def catalogue_table(catalogue: ListCatalogue) -> Table:
             str(len(recipient_list.recipients)),
         )
     return table
+
+
+def _from_now(moment: datetime, now: datetime) -> str:
+    if moment >= now:
+        return f"{describe_span(moment - now)} from now"
+    return f"{describe_span(now - moment)} ago"

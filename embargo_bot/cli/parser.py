@@ -52,7 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     reschedule = commands.add_parser("reschedule", help="move the lift; holders are told")
     reschedule.add_argument("pack")
     reschedule.add_argument("--lift", required=True, help="the new lift time")
-    _notice_flag(reschedule, "replace the notice waves not yet started; repeatable")
+    _notice_flag(
+        reschedule,
+        "move these lists' waves not yet started (others keep their time); repeatable",
+    )
     _json_flag(reschedule)
     reschedule.set_defaults(handler="commands:reschedule_command")
 

@@ -8,7 +8,8 @@ non-zero exit; anything else is a bug.
      ├── ListError          a recipient list file is invalid, missing or not cleared for a pack
      ├── InputError         a command-line value or input file was refused
      ├── KeyMismatchError   the at-rest key is missing or cannot read the store
-     ├── StoreError         the database cannot be opened, or holds no such pack
+     ├── StoreError         the database cannot be opened or used
+     │    └── NotFoundError the store holds no such pack (or stage, or version)
      ├── TemplateError      an email template cannot be loaded or rendered
      └── AuditError         the audit log does not verify
 
@@ -61,9 +62,15 @@ class KeyMismatchError(EmbargoBotError):
 
 
 class StoreError(EmbargoBotError):
-    """The store cannot be opened or used, or names no such pack."""
+    """The store cannot be opened or used."""
 
     exit_code = 74  # EX_IOERR
+
+
+class NotFoundError(StoreError):
+    """The store is fine but holds nothing by that name: usually a mistyped pack id."""
+
+    exit_code = 66  # EX_NOINPUT
 
 
 class TemplateError(EmbargoBotError):

@@ -126,6 +126,15 @@ class NewStage:
 
 
 @dataclass(frozen=True)
+class MovedWave:
+    """A notice wave not yet started, with its new time and the lists it keeps."""
+
+    stage_id: int
+    due_at: datetime
+    list_keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Stage:
     id: int
     pack_id: str

@@ -6,6 +6,7 @@ I/O (files, certificates) and the choices that depend on a pack.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -114,17 +115,28 @@ def _check_certificates(recipient_list: RecipientList, now: datetime) -> list[Li
 
 
 def select_lists(
-    catalogue: ListCatalogue, keys: Sequence[str], classification: Classification
+    catalogue: ListCatalogue,
+    keys: Sequence[str],
+    classification: Classification,
+    *,
+    option: str | None = None,
 ) -> tuple[RecipientList, ...]:
-    """The lists a pack names, in order; ListError with every reason any cannot be used."""
-    selected, problems = usable_lists(catalogue, keys, classification)
+    """The lists a pack names, in order; ListError with every reason any cannot be used.
+
+    ``option`` is where the names were typed (``--lists``, ``--notice ...``), for the message.
+    """
+    selected, problems = usable_lists(catalogue, keys, classification, option=option)
     if problems:
         raise ListError("Cannot send to the recipient lists this pack names:", problems)
     return selected
 
 
 def usable_lists(
-    catalogue: ListCatalogue, keys: Sequence[str], classification: Classification
+    catalogue: ListCatalogue,
+    keys: Sequence[str],
+    classification: Classification,
+    *,
+    option: str | None = None,
 ) -> tuple[tuple[RecipientList, ...], tuple[str, ...]]:
     """The named lists that can be used now, and why each of the others cannot."""
     if not keys:
@@ -132,7 +144,9 @@ def usable_lists(
     invalid: dict[str, list[ListProblem]] = {}
     for problem in catalogue.problems:
         invalid.setdefault(problem.path.stem, []).append(problem)
-    known = ", ".join(sorted(set(catalogue.lists) | set(invalid)))
+    names = sorted(set(catalogue.lists) | set(invalid))
+    known = ", ".join(names)
+    typed = f"{option}: " if option else ""
     selected: list[RecipientList] = []
     problems: list[str] = []
     for key in dict.fromkeys(keys):
@@ -140,7 +154,11 @@ def usable_lists(
         if key in invalid:
             problems.extend(f"list {key!r} is invalid: {problem}" for problem in invalid[key])
         elif recipient_list is None:
-            problems.append(f"no list {key!r} in {catalogue.directory}; known lists: {known}")
+            near = difflib.get_close_matches(key, names, n=1)
+            hint = f"did you mean {near[0]}? " if near else ""
+            problems.append(
+                f"{typed}no list {key!r} in {catalogue.directory}; {hint}known lists: {known}"
+            )
         elif not recipient_list.max_classification.admits(classification):
             problems.append(
                 f"list {key!r} is cleared only to {recipient_list.max_classification}, "

@@ -72,6 +72,7 @@ class EmailContext:
     so no other template can leak the link before the lift."""
 
     kind: str
+    pack_id: str
     title: str
     reference: str | None
     marking: str
@@ -142,6 +143,7 @@ class Renderer:
         texts = self._texts(pack, content if kind in RELEASE_KINDS else None, kind, zone)
         return EmailContext(
             kind=kind.value,
+            pack_id=pack.id,
             title=pack.title,
             reference=pack.reference,
             marking=marking_for(pack, kind),
@@ -169,7 +171,12 @@ class Renderer:
                 for item in facts.changes
             ),
             reason=pack.cancel_reason if kind is StageKind.WITHDRAWN else None,
-            test_of=tuple(item.value for item in facts.test_of),
+            # Only what is attached: a withheld live email is named as withheld, not as attached.
+            test_of=tuple(
+                item.value
+                for item in facts.test_of
+                if not (facts.live_withheld and item is StageKind.LIVE)
+            ),
             live_withheld=facts.live_withheld,
             has_calendar=kind in CALENDAR_KINDS,
             report=None if facts.report is None else _report_context(facts.report, zone),

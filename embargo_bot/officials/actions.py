@@ -52,7 +52,7 @@ def queue_pack(
     )
     catalogue = load_lists(app.settings.recipients_dir)
     for wave in checked.waves:
-        select_lists(catalogue, wave.list_keys, checked.classification)
+        select_lists(catalogue, wave.list_keys, checked.classification, option=wave.lists_option)
     lists = select_lists(catalogue, checked.list_keys, checked.classification)
     if not unique_recipients(lists):
         raise ListError("the lists named have no recipients between them")

@@ -10,23 +10,23 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 
 from embargo_bot.app import App
 from embargo_bot.domain.errors import InputError
 from embargo_bot.domain.packs import NewStage, Pack, PackContent, PackVersion, StageKind, StageState
 from embargo_bot.domain.times import describe, parse_when
-from embargo_bot.lists.catalogue import load_lists, select_lists
 from embargo_bot.officials.fields import read_named_files
 from embargo_bot.officials.guards import require_not_yet_live
 from embargo_bot.officials.intake import (
     AmendRequest,
-    WavePlan,
+    CheckedAmend,
     check_amend,
     check_wave_times,
     parse_wave,
-    union_of_lists,
 )
 from embargo_bot.officials.sealing import seal
+from embargo_bot.officials.waves import plan_wave_changes
 
 _RACE = "changed while you were changing it; check `embargo-bot show` and try again"
 
@@ -34,53 +34,48 @@ _RACE = "changed while you were changing it; check `embargo-bot show` and try ag
 def reschedule_pack(
     app: App, pack_id: str, *, lift: str, waves: tuple[str, ...] = (), by: str
 ) -> Pack:
-    """Move the lift, and with ``waves`` replace the notice waves not yet started."""
+    """Move the lift, and with ``waves`` the named lists' notice waves not yet started.
+
+    Waves not named keep their time (``officials.waves`` says what naming does).
+    """
     pack = app.store.get_pack(pack_id)
     require_not_yet_live(app.store, pack, "rescheduled")
     now, zone = app.clock(), app.settings.zone
     problems: list[str] = []
-    lift_at = parse_when(lift, zone, field="--lift")
-    if lift_at <= now:
+    lift_at: datetime | None = parse_when(lift, zone, field="--lift")
+    if lift_at is not None and lift_at <= now:
         problems.append(f"--lift: {describe(lift_at, zone)} is in the past")
+        lift_at = None
     notice_stages = [s for s in app.store.stages(pack_id) if s.kind is StageKind.NOTICE]
-    unstarted = [
-        s
+    still_to_go = {
+        s.id
         for s in notice_stages
         if s.state is StageState.SCHEDULED and not app.store.is_expanded(s.id)
-    ]
-    new_waves = [parse_wave(text, now=now, zone=zone, problems=problems) for text in waves]
-    planned = [wave for wave in new_waves if wave is not None]
-    kept = [s for s in notice_stages if not (waves and s in unstarted)]
-    still_to_go = [
-        WavePlan(s.list_keys, s.due_at, f"notice wave {s.wave} (add --notice to move it)")
-        for s in kept
-        if s.state is StageState.SCHEDULED
-    ]
-    check_wave_times([*still_to_go, *planned], lift_at, zone=zone, problems=problems)
-    if problems:
+    }
+    parsed = [parse_wave(text, now=now, zone=zone, problems=problems) for text in waves]
+    planned = [wave for wave in parsed if wave is not None]
+    check_wave_times(planned, lift_at, zone=zone, problems=problems)
+    changes = plan_wave_changes(
+        notice_stages, still_to_go, planned, lift_at=lift_at, zone=zone, problems=problems
+    )
+    if problems or lift_at is None:
         raise InputError("cannot reschedule:\n" + "\n".join(f"  {p}" for p in problems))
 
-    catalogue = load_lists(app.settings.recipients_dir)
-    for wave in planned:
-        select_lists(catalogue, wave.list_keys, pack.classification)
-    kept_waves = [
-        WavePlan(s.list_keys, s.due_at) for s in kept if s.state is not StageState.CANCELLED
-    ]
     first_new = max((s.wave or 0 for s in notice_stages), default=0) + 1
     with app.store.transaction():
         done = app.store.reschedule(
             pack,
             lift_at=lift_at,
-            list_keys=union_of_lists([*kept_waves, *planned]),
-            replace_waves=[s.id for s in unstarted] if waves else [],
+            moved_waves=changes.moved,
             new_waves=[
                 NewStage(StageKind.NOTICE, wave.at, list_keys=wave.list_keys, wave=number)
-                for number, wave in enumerate(sorted(planned, key=lambda w: w.at), start=first_new)
+                for number, wave in enumerate(
+                    sorted(changes.split_off, key=lambda w: w.at), start=first_new
+                )
             ],
             follow_up=NewStage(
                 StageKind.CHANGED, now, base_lift_seq=pack.lift_seq, old_lift_at=pack.lift_at
             ),
-            now=now,
         )
         if not done:
             raise InputError(f"pack {pack_id} {_RACE}")
@@ -121,6 +116,12 @@ def amend_pack(
         for warning in checked.warnings:
             on_warning(warning)
     current = app.messages.content(pack)
+    checked = _drop_unchanged(checked, pack, current)
+    if not checked.changed:
+        raise InputError(
+            f"nothing to amend: everything given is the same as version {pack.version} of "
+            f"{pack_id}, so partners are not sent an update"
+        )
     content = PackContent(
         pdf=checked.pdf if checked.pdf is not None else current.pdf,
         release=checked.release if checked.release is not None else current.release,
@@ -160,3 +161,17 @@ def amend_pack(
             pdf_sha256=hashlib.sha256(content.pdf).hexdigest(),
         )
     return app.store.get_pack(pack_id)
+
+
+def _drop_unchanged(checked: CheckedAmend, pack: Pack, current: PackContent) -> CheckedAmend:
+    """Only what differs from the current version: the rest is not a change partners hear of."""
+    same_pdf = checked.pdf == current.pdf and checked.pdf_name in (None, pack.pdf_name)
+    return replace(
+        checked,
+        title=None if checked.title == pack.title else checked.title,
+        url=None if checked.url == pack.url else checked.url,
+        pdf=None if same_pdf else checked.pdf,
+        pdf_name=None if same_pdf else checked.pdf_name,
+        release=None if checked.release == current.release else checked.release,
+        social=None if checked.social == current.social else checked.social,
+    )

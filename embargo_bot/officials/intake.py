@@ -66,6 +66,11 @@ class WavePlan:
     at: datetime
     option: str = field(default="--notice", compare=False)  # where it was typed, for errors
 
+    @property
+    def lists_option(self) -> str:
+        """Where the lists were typed: ``--lists`` in the one-wave form, else the ``--notice``."""
+        return "--lists" if self.option == "--notice-at" else self.option
+
 
 @dataclass(frozen=True)
 class CheckedRequest:

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from embargo_bot.domain.errors import StoreError
+from embargo_bot.domain.errors import NotFoundError
 from embargo_bot.domain.packs import (
     HOLDING_KINDS,
+    MovedWave,
     NewStage,
     Pack,
     PackState,
@@ -125,7 +126,7 @@ class PackQueries(AuditQueries):
             f"SELECT {PACK_COLUMNS} FROM {PACK_FROM} WHERE p.id = ?", (pack_id,)
         ).fetchone()
         if row is None:
-            raise StoreError(f"no pack {pack_id!r}; `embargo-bot list` shows the packs")
+            raise NotFoundError(f"no pack {pack_id!r}; `embargo-bot list` shows the packs")
         return rows.pack(row)
 
     def packs(self) -> list[Pack]:
@@ -138,7 +139,7 @@ class PackQueries(AuditQueries):
             "SELECT state, version, lift_seq FROM packs WHERE id = ?", (pack_id,)
         ).fetchone()
         if row is None:
-            raise StoreError(f"no pack {pack_id!r}")
+            raise NotFoundError(f"no pack {pack_id!r}; `embargo-bot list` shows the packs")
         return PackState(row[0]), int(row[1]), int(row[2])
 
     def versions(self, pack_id: str) -> list[PackVersion]:
@@ -152,7 +153,7 @@ class PackQueries(AuditQueries):
             (pack_id, version),
         ).fetchone()
         if row is None:
-            raise StoreError(f"no version {version} of pack {pack_id!r}")
+            raise NotFoundError(f"no version {version} of pack {pack_id!r}")
         return _sealed(row)
 
     def any_sealed_content(self) -> SealedContent | None:
@@ -215,35 +216,37 @@ class PackQueries(AuditQueries):
         pack: Pack,
         *,
         lift_at: datetime,
-        list_keys: Sequence[str],
-        replace_waves: Sequence[int],
+        moved_waves: Sequence[MovedWave],
         new_waves: Sequence[NewStage],
         follow_up: NewStage,
-        now: datetime,
     ) -> bool:
-        """Move the lift (and perhaps the unsent waves); False if the pack changed meanwhile."""
+        """Move the lift and the given unstarted waves; False if anything changed meanwhile.
+
+        No stage is cancelled and the pack's lists stay as they are: a wave that
+        gives up lists hands them to ``new_waves``.
+        """
         with self._write():
-            if not self._still(pack):
+            if not self._still(pack) or not all(
+                self._db.execute(
+                    "SELECT 1 FROM stages WHERE id = ? AND pack_id = ? AND state = ? "
+                    "AND expanded = 0",
+                    (wave.stage_id, pack.id, StageState.SCHEDULED.value),
+                ).fetchone()
+                for wave in moved_waves
+            ):
                 return False
             self._db.execute(
-                "UPDATE packs SET lift_at = ?, lift_seq = lift_seq + 1, list_keys = ? WHERE id = ?",
-                (to_storage(lift_at), ",".join(list_keys), pack.id),
+                "UPDATE packs SET lift_at = ?, lift_seq = lift_seq + 1 WHERE id = ?",
+                (to_storage(lift_at), pack.id),
             )
             self._db.execute(
                 "UPDATE stages SET due_at = ? WHERE pack_id = ? AND kind = ?",
                 (to_storage(lift_at), pack.id, StageKind.LIVE.value),
             )
-            for stage_id in replace_waves:
+            for wave in moved_waves:
                 self._db.execute(
-                    "UPDATE stages SET state = ?, finished_at = ?, detail = ? "
-                    "WHERE id = ? AND state = ?",
-                    (
-                        StageState.CANCELLED.value,
-                        to_storage(now),
-                        "replaced when the embargo was rescheduled",
-                        stage_id,
-                        StageState.SCHEDULED.value,
-                    ),
+                    "UPDATE stages SET due_at = ?, list_keys = ? WHERE id = ?",
+                    (to_storage(wave.due_at), ",".join(wave.list_keys), wave.stage_id),
                 )
             self._insert_stages(pack.id, new_waves)
             self._add_follow_up_if_notified(pack.id, follow_up)
