@@ -21,7 +21,7 @@ from pathlib import Path
 
 from embargo_bot.delivery.pacing import ByteBudget, RateLimiter, RelayGate
 from embargo_bot.delivery.retry import RetryPolicy
-from embargo_bot.delivery.rules import may_send
+from embargo_bot.delivery.rules import may_send, message_date
 from embargo_bot.delivery.smtp import RelayConfig, RelaySession
 from embargo_bot.delivery.work_queue import DeliveryQueue
 from embargo_bot.domain.outcomes import Outcome, OutcomeKind
@@ -187,7 +187,7 @@ class StageSession:
                             to_address=delivery.email,
                             to_name=delivery.name,
                             message_id=delivery.message_id,
-                            date=delivery.created_at,
+                            date=message_date(self.stage.kind, self.pack, delivery.created_at),
                         )
                         del message
                         outcome = await session.send(sender, delivery.email, data)
