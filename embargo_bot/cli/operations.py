@@ -61,7 +61,7 @@ def run_command(args: argparse.Namespace, console: Console) -> int:
             "%s in clear, readable by anyone on the network between",
             settings.smtp_host,
         )
-    with open_app(settings) as app:
+    with open_app(settings, create=True) as app:
         asyncio.run(serve(app))
     return 0
 
@@ -98,7 +98,7 @@ def demo_command(args: argparse.Namespace, console: Console) -> int:
 def audit_verify_command(args: argparse.Namespace, console: Console) -> int:
     from embargo_bot.security import audit
 
-    with open_app(command_settings()) as app:
+    with open_app(command_settings(), create=False) as app:
         entries = app.store.audit_entries()
         problems = audit.verify(entries, app.audit_key, app.store.audit_head())
     if args.json:
@@ -115,7 +115,7 @@ def audit_verify_command(args: argparse.Namespace, console: Console) -> int:
 def audit_export_command(args: argparse.Namespace, console: Console) -> int:
     from embargo_bot.security import audit
 
-    with open_app(command_settings()) as app:
+    with open_app(command_settings(), create=False) as app:
         entries = app.store.audit_entries()
         if args.pack:
             app.store.get_pack(args.pack)  # a clear error for a pack that does not exist
@@ -128,7 +128,7 @@ def rekey_command(args: argparse.Namespace, console: Console) -> int:
     from embargo_bot.officials import rekey
 
     del args
-    with open_app(command_settings()) as app:
+    with open_app(command_settings(), create=False) as app:
         result = rekey.rekey(app, by=current_user())
     console.print(
         f"Re-encrypted {result.rotated} version(s) under the new key "

@@ -9,6 +9,7 @@ non-zero exit; anything else is a bug.
      ├── InputError         a command-line value or input file was refused
      ├── KeyMismatchError   the at-rest key is missing or cannot read the store
      ├── StoreError         the database cannot be opened, or holds no such pack
+     │    └── StoreMissingError  there is no store where the settings point
      ├── TemplateError      an email template cannot be loaded or rendered
      └── AuditError         the audit log does not verify
 
@@ -64,6 +65,12 @@ class StoreError(EmbargoBotError):
     """The store cannot be opened or used, or names no such pack."""
 
     exit_code = 74  # EX_IOERR
+
+
+class StoreMissingError(StoreError):
+    """No store where ``EMBARGO_BOT_DATABASE`` points, for a command that must not make one."""
+
+    exit_code = 66  # EX_NOINPUT
 
 
 class TemplateError(EmbargoBotError):
