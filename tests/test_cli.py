@@ -330,6 +330,9 @@ def test_sigterm_finishes_the_message_in_flight_and_the_next_start_resumes(
             pending = deliveries_of(app, pack_id, StageKind.NOTICE, DeliveryState.PENDING)
         assert stage.state is StageState.SCHEDULED
         assert pending, "the stop landed mid-stage"
+        # The operator is told what the next start has to do.
+        left = f"service stopped: {len(pending)} message(s) of 1 stage(s) left for the next start"
+        assert left in log, log
         # Every message the relay took was recorded: the ones in flight were finished.
         assert len(sent) == len(relay.received)
 

@@ -109,13 +109,21 @@ class Service:
         finally:
             scheduler.shutdown(wait=False)
             self._runner.close_warm()
-            running = list(self._running.values())
+            running = dict(self._running)
             if running:
                 log.info(
                     "waiting for %d stage(s) to stop after their message in flight", len(running)
                 )
-                await asyncio.gather(*running, return_exceptions=True)
-            log.info("service stopped")
+                await asyncio.gather(*running.values(), return_exceptions=True)
+            log.info("service stopped%s", self._left_over(list(running)))
+
+    def _left_over(self, stage_ids: list[int]) -> str:
+        """What the stages stopped part-way still have to send, for the stop's log line."""
+        pending = [self._store.stage_summary(stage_id).pending for stage_id in stage_ids]
+        left = [count for count in pending if count]
+        if not left:
+            return ""
+        return f": {sum(left)} message(s) of {len(left)} stage(s) left for the next start"
 
     async def _loop(self, scheduler: AsyncIOScheduler) -> None:
         seen_version: int | None = None
