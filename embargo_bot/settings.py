@@ -9,6 +9,7 @@ from __future__ import annotations
 import grp
 import re
 from datetime import timedelta
+from enum import StrEnum
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated
@@ -29,6 +30,11 @@ from embargo_bot.domain.errors import ConfigError
 from embargo_bot.domain.transport import SmtpSecurity, is_loopback
 
 ENV_PREFIX = "EMBARGO_BOT_"
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"  # for people reading a terminal or journalctl
+    JSON = "json"  # one JSON object per line, for log collectors
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -94,6 +100,7 @@ class Settings(BaseSettings):
     require_clearance: bool = True
     poll_interval: Annotated[float, Field(gt=0, le=60)] = 1.0
     lease_seconds: Annotated[float, Field(ge=5, le=3600)] = 30.0
+    log_format: LogFormat = LogFormat.TEXT
 
     @field_validator("smtp_username", "smtp_host", "sender")
     @classmethod
