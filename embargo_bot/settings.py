@@ -9,8 +9,8 @@ from __future__ import annotations
 import grp
 import re
 from datetime import timedelta
-from enum import StrEnum
 from email.utils import parseaddr
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
