@@ -75,3 +75,32 @@ def test_text_logs_by_default(env: dict[str, str], tmp_path: Path) -> None:
     lines += stop(service)
     assert " INFO embargo_bot: starting: relay 127.0.0.1:2525 (none, no login)" in lines[0]
     assert not lines[0].startswith("{")
+
+
+def test_a_second_run_on_the_same_store_warns_and_keeps_running(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    first = start_service(env, tmp_path)
+    try:
+        read_until(first, "service started")
+        second = start_service(env, tmp_path)
+        try:
+            warned = read_until(second, "another embargo-bot service is running")
+            assert "WARNING" in warned[-1] and f":{first.pid}:" in warned[-1]
+            assert "that is safe" in warned[-1]
+            time.sleep(0.3)
+            assert second.poll() is None, "a warning, not a refusal"
+        finally:
+            stop(second)
+    finally:
+        stop(first)
+
+
+def test_a_run_after_a_clean_stop_does_not_warn(env: dict[str, str], tmp_path: Path) -> None:
+    first = start_service(env, tmp_path)
+    read_until(first, "service started")
+    stop(first)
+    second = start_service(env, tmp_path)
+    lines = read_until(second, "service started")
+    lines += stop(second)
+    assert not any("another embargo-bot service" in line for line in lines), lines
