@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import ssl
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
+import trustme
 from conftest import PackFiles, queue_args
 
 from embargo_bot.cli.health import Status, env_file_check
@@ -162,3 +165,38 @@ def test_a_dot_env_holding_the_key_readable_by_others_is_a_warning(
 )
 def test_env_file_check(mode: int, text: str, status: Status) -> None:
     assert env_file_check(Path(".env"), stat.S_IFREG | mode, text).status is status
+
+
+def starttls_relay(ca: trustme.CA, **options: Any) -> StandInRelay:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    return StandInRelay(tls_context=context, **options)
+
+
+def test_starttls_with_a_verified_certificate_and_a_login_is_ok(
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    with starttls_relay(ca, logins=LOGIN) as relay:
+        monkeypatch.setenv("EMBARGO_BOT_SMTP_PORT", str(relay.port))
+        monkeypatch.setenv("EMBARGO_BOT_SMTP_SECURITY", "starttls")
+        monkeypatch.setenv("EMBARGO_BOT_SMTP_CA_FILE", str(tmp_path / "ca.pem"))
+        monkeypatch.setenv("EMBARGO_BOT_SMTP_USERNAME", "ocu")
+        monkeypatch.setenv("EMBARGO_BOT_SMTP_PASSWORD", "the-password")
+        code, out, _ = doctor(capsys)
+        assert lines_of(out)["relay"] == (
+            f"OK relay: 127.0.0.1:{relay.port}: connected, STARTTLS (required), logged in as ocu"
+        )
+        assert code == 0
+
+        # The same relay, but its certificate is not from a CA this machine trusts.
+        monkeypatch.delenv("EMBARGO_BOT_SMTP_CA_FILE")
+        code, out, _ = doctor(capsys)
+    assert code == 1
+    relay_line = lines_of(out)["relay"]
+    assert relay_line.startswith(f"FAIL relay: 127.0.0.1:{relay.port}: TLS failed (")
+    assert "EMBARGO_BOT_SMTP_CA_FILE" in relay_line

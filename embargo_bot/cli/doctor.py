@@ -140,6 +140,8 @@ async def probe_relay(settings: Settings) -> Check:
         return health.relay_failed(where, step, _describe(exc))
     finally:
         client.close()  # after a failure; a no-op after QUIT
+        # Let the loop run the transport's close callbacks before asyncio.run ends it.
+        await asyncio.sleep(0.01)
     return health.relay_ok(where, security, settings.smtp_username)
 
 
