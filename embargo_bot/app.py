@@ -165,8 +165,9 @@ class App:
 
 
 @contextmanager
-def open_app(settings: Settings, clock: Clock = utc_now) -> Iterator[App]:
-    store = Store.open(settings.database, group=settings.shared_group)
+def open_app(settings: Settings, clock: Clock = utc_now, *, create: bool = True) -> Iterator[App]:
+    """The app over the store; ``create=False`` for commands that must find one already."""
+    store = Store.open(settings.database, group=settings.shared_group, create=create)
     try:
         yield App(settings=settings, store=store, clock=clock)
     finally:

@@ -10,6 +10,7 @@ import grp
 import re
 from datetime import timedelta
 from email.utils import parseaddr
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -31,6 +32,11 @@ from embargo_bot.domain.text_safety import header_problem
 from embargo_bot.domain.transport import SmtpSecurity, is_loopback
 
 ENV_PREFIX = "EMBARGO_BOT_"
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"  # for people reading a terminal or journalctl
+    JSON = "json"  # one JSON object per line, for log collectors
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -111,6 +117,8 @@ class Settings(BaseSettings):
     def live_domain_list(self) -> tuple[str, ...]:
         """The publishing sites a live URL must be on (or below); empty: any."""
         return tuple(normalise_domains((self.live_domains or "").split(","))[0])
+
+    log_format: LogFormat = LogFormat.TEXT
 
     @field_validator("smtp_username", "smtp_host", "sender")
     @classmethod

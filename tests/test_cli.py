@@ -330,6 +330,9 @@ def test_sigterm_finishes_the_message_in_flight_and_the_next_start_resumes(
             pending = deliveries_of(app, pack_id, StageKind.NOTICE, DeliveryState.PENDING)
         assert stage.state is StageState.SCHEDULED
         assert pending, "the stop landed mid-stage"
+        # The operator is told what the next start has to do.
+        left = f"service stopped: {len(pending)} message(s) of 1 stage(s) left for the next start"
+        assert left in log, log
         # Every message the relay took was recorded: the ones in flight were finished.
         assert len(sent) == len(relay.received)
 
@@ -636,3 +639,61 @@ def test_an_unknown_list_names_its_option_and_the_nearest_name(
     code, out, err = run_cli(capsys, *queue_args(pack_files, **overrides), *extra)
     assert code != 0 and out == ""
     assert f"{option}: no list 'btea'" in err and "did you mean beta?" in err, err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["list"],
+        ["list", "--json"],
+        ["show", "some-pack"],
+        ["approve", "some-pack"],
+        ["cancel", "some-pack"],
+        ["reschedule", "some-pack", "--lift", "2030-01-01 10:00"],
+        ["amend", "some-pack", "--note", "typo"],
+        ["preview", "some-pack", "--out", "previews"],
+        ["audit", "verify"],
+        ["audit", "export"],
+        ["rekey"],
+    ],
+)
+def test_commands_other_than_run_and_queue_never_create_a_store(
+    command: list[str],
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Run from a folder holding no store, with the default (relative) setting.
+    monkeypatch.delenv("EMBARGO_BOT_DATABASE")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+    code, out, err = run_cli(capsys, *command)
+
+    assert code == 66, err
+    assert f"no store at embargo-bot.db in {elsewhere}" in err
+    assert "EMBARGO_BOT_DATABASE" in err and "Traceback" not in err
+    assert out == ""
+    assert list(elsewhere.iterdir()) == [], "created nothing"
+
+
+def test_a_missing_store_named_by_the_setting_is_not_created_either(
+    env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = sorted(tmp_path.rglob("*"))
+    code, _, err = run_cli(capsys, "show", "some-pack")
+    assert code == 66
+    assert f"no store at {tmp_path / 'store.db'}" in err
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_queue_creates_the_store_it_is_pointed_at(
+    env: dict[str, str], pack_files: PackFiles, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(capsys, *queue_args(pack_files))
+    assert code == 0, err
+    assert (tmp_path / "store.db").exists()
+    code, out, _ = run_cli(capsys, "list", "--json")
+    assert code == 0 and len(json.loads(out)) == 1

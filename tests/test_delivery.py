@@ -391,3 +391,46 @@ def test_kill_dash_nine_at_random_points_loses_no_one_and_repeats_only_messages_
     assert set(counts) == set(crowd), "nobody lost"
     assert duplicates <= len(kill_points) * connections, "only messages in flight repeated"
     assert states == Counter({DeliveryState.SENT: 500})
+
+
+async def test_a_refused_login_is_named_as_such_once_and_the_settings_to_check(
+    make_settings: Callable[..., Settings],
+    make_request: Callable[..., Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = {
+        **FAST_RETRIES,
+        "retry_for": "2s",
+        "smtp_connections": 3,
+        "smtp_username": "ocu",
+        "smtp_password": "not-the-password",
+    }
+    relay = StandInRelay(logins={"ocu": "the-password"})
+    with relay, open_app(make_settings(relay, **settings)) as app:
+        pack = queue(app, make_request())
+        with caplog.at_level(logging.WARNING, logger="embargo_bot"):
+            async with running(app):
+                await wait_until(lambda: stage_closed(app, pack.id, StageKind.NOTICE))
+        tries = [a for a in app.store.attempts(pack.id) if a.number == 1]
+
+    assert relay.received == [] or all(stage_of(r) == "report" for r in relay.received)
+    assert tries and all(a.code == 535 for a in tries)
+    # Once for the stage, though three connections each met the refusal, and again after.
+    said = [r.getMessage() for r in caplog.records if "notice wave 1: the relay" in r.getMessage()]
+    login = [m for m in said if "the relay refused the login (535" in m]
+    assert len(login) == 1, said
+    assert "check EMBARGO_BOT_SMTP_USERNAME and EMBARGO_BOT_SMTP_PASSWORD" in login[0]
+    assert not any("cannot be reached" in m for m in said), said
+    assert "not-the-password" not in caplog.text
+
+
+async def test_a_login_the_relay_takes_delivers(
+    make_settings: Callable[..., Settings], make_request: Callable[..., Any]
+) -> None:
+    login = {"smtp_username": "ocu", "smtp_password": "the-password"}
+    relay = StandInRelay(logins={"ocu": "the-password"})
+    with relay, open_app(make_settings(relay, **login)) as app:
+        pack = queue(app, make_request())
+        async with running(app):
+            await wait_until(lambda: stage_closed(app, pack.id, StageKind.NOTICE))
+    assert partners(relay, StageKind.NOTICE) == Counter(EVERYONE)

@@ -129,7 +129,10 @@ def test_reading_commands_do_not_load_the_sending_stack(tmp_path: Path) -> None:
     """`--help` and `list` stay quick: no SMTP client, scheduler, templates or crypto."""
     script = (
         "import sys, json\n"
+        "from pathlib import Path\n"
         "from embargo_bot.cli.main import main\n"
+        "from embargo_bot.store import Store\n"
+        f"Store.open(Path({str(tmp_path / 'store.db')!r})).close()  # `list` needs a store\n"
         "code = main(['list'])\n"
         "heavy = {'aiosmtplib', 'apscheduler', 'jinja2', 'markdown_it', 'cryptography', 'yaml'}\n"
         "print(json.dumps([code, sorted(heavy & {m.split('.')[0] for m in sys.modules})]))\n"

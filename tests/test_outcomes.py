@@ -47,10 +47,13 @@ def test_a_refused_session_is_temporary_and_about_the_relay(code: int) -> None:
     for refusal in (
         aiosmtplib.SMTPConnectResponseError(code, "words"),
         aiosmtplib.SMTPHeloError(code, "words"),
-        aiosmtplib.SMTPAuthenticationError(code, "words"),
         aiosmtplib.SMTPResponseException(code, "words"),
     ):
         assert from_exception(refusal) == Outcome(TEMPORARY, code, "words", relay_level=True)
+    # A refused login is the session's too, and says it is a login: a setting to put right.
+    assert from_exception(aiosmtplib.SMTPAuthenticationError(code, "words")) == Outcome(
+        TEMPORARY, code, "words", relay_level=True, login_refused=True
+    )
 
 
 def test_accepted() -> None:

@@ -6,7 +6,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from email.utils import getaddresses
+from email.utils import getaddresses, parsedate_to_datetime
 from pathlib import Path
 
 import pytest
@@ -273,3 +273,26 @@ async def test_the_live_email_is_made_ready_ahead_and_goes_the_moment_the_embarg
     first = min(item.received_at for item in lives)
     # The benchmark holds it to 20 ms; here, on a shared test machine, well under a poll.
     assert lift <= first < lift + timedelta(milliseconds=300), first - lift
+
+
+async def test_the_live_email_made_ready_ahead_is_dated_the_lift_not_before(
+    app_with_relay: App,
+    relay: StandInRelay,
+    make_request: Callable[..., object],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = app_with_relay
+    # Far enough ahead for the service to build the live email early; not on a whole second.
+    lift = datetime.now(UTC).replace(microsecond=400_000) + timedelta(seconds=7)
+    pack = queue(app, make_request(lift=at(lift)))
+    with caplog.at_level(logging.INFO, logger="embargo_bot"):
+        async with running(app):
+            await wait_until(lambda: stages_closed(app, pack.id), within=20)
+
+    assert any("live email ready" in r.getMessage() for r in caplog.records), "made ahead"
+    lives = of_stage(relay.received, StageKind.LIVE)
+    assert len(lives) == len(EXPECTED)
+    for item in lives:
+        dated = parsedate_to_datetime(str(parse(item)["Date"]))
+        assert dated >= lift, f"live email dated {dated}, before the lift {lift}"
+        assert dated - lift < timedelta(seconds=2)

@@ -259,3 +259,11 @@ def test_settings_are_frozen() -> None:
     with pytest.raises(ValidationError):
         settings.smtp_port = 25
     assert settings.smtp_port == 587
+
+
+def test_log_format_is_text_or_json() -> None:
+    assert load_settings(_env_file=None, log_format="json").log_format == "json"
+    assert load_settings(_env_file=None).log_format == "text"
+    assert "EMBARGO_BOT_LOG_FORMAT: Input should be 'text' or 'json'" in config_error(
+        log_format="xml"
+    )

@@ -43,7 +43,7 @@ def queue_command(args: argparse.Namespace, console: Console) -> int:
         contact=args.contact,
         waves=tuple(args.notice),
     )
-    with open_app(command_settings()) as app:
+    with open_app(command_settings(), create=True) as app:
         pack = actions.queue_pack(app, request, created_by=current_user(), on_warning=_warn)
         status = pack_status(app, pack.id)
         warning = actions.live_warning(app, pack)
@@ -76,7 +76,7 @@ def _show_change(args: argparse.Namespace, console: Console, app: App, message: 
 def approve_command(args: argparse.Namespace, console: Console) -> int:
     from embargo_bot.officials import actions
 
-    with open_app(command_settings()) as app:
+    with open_app(command_settings(), create=False) as app:
         pack = actions.approve_pack(app, args.pack, approver=current_user())
         when = describe(pack.cleared_at or app.clock(), app.settings.zone)
         return _show_change(args, console, app, f"Cleared {pack.id} ({pack.cleared_by}, {when}).")
@@ -85,7 +85,7 @@ def approve_command(args: argparse.Namespace, console: Console) -> int:
 def reschedule_command(args: argparse.Namespace, console: Console) -> int:
     from embargo_bot.officials import changes
 
-    with open_app(command_settings()) as app:
+    with open_app(command_settings(), create=False) as app:
         pack = changes.reschedule_pack(
             app, args.pack, lift=args.lift, waves=tuple(args.notice), by=current_user()
         )
@@ -109,14 +109,14 @@ def amend_command(args: argparse.Namespace, console: Console) -> int:
         url=args.url,
         note=args.note,
     )
-    with open_app(command_settings()) as app:
+    with open_app(command_settings(), create=False) as app:
         pack = changes.amend_pack(app, args.pack, request, by=current_user(), on_warning=_warn)
         message = f"Amended {pack.id}: now version {pack.version}."
         return _show_change(args, console, app, message)
 
 
 def list_command(args: argparse.Namespace, console: Console) -> int:
-    with open_app(command_settings()) as app:
+    with open_app(command_settings(), create=False) as app:
         statuses, now = all_statuses(app), app.clock()
         if args.json:
             emit_json(
@@ -130,7 +130,7 @@ def list_command(args: argparse.Namespace, console: Console) -> int:
 
 
 def show_command(args: argparse.Namespace, console: Console) -> int:
-    with open_app(command_settings()) as app:
+    with open_app(command_settings(), create=False) as app:
         status, now = pack_status(app, args.pack), app.clock()
         if args.json:
             emit_json(console, output.status_json(status, now=now, with_deliveries=True))
@@ -142,7 +142,7 @@ def show_command(args: argparse.Namespace, console: Console) -> int:
 def cancel_command(args: argparse.Namespace, console: Console) -> int:
     from embargo_bot.officials import actions
 
-    with open_app(command_settings()) as app:
+    with open_app(command_settings(), create=False) as app:
         pack = actions.cancel_pack(app, args.pack, reason=args.reason, by=current_user())
         told = any(s.kind is StageKind.WITHDRAWN for s in app.store.stages(pack.id))
         if args.json:
@@ -158,7 +158,7 @@ def preview_command(args: argparse.Namespace, console: Console) -> int:
     from embargo_bot.officials import previews
 
     kinds = [StageKind(args.stage)] if args.stage else list(StageKind)
-    with open_app(command_settings()) as app:
+    with open_app(command_settings(), create=False) as app:
         if args.send_to:
             delivery = asyncio.run(
                 previews.send_test(app, args.pack, args.send_to, kinds, by=current_user())

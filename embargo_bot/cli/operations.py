@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import sys
+from datetime import UTC, datetime
 
 from rich.console import Console
 
@@ -15,6 +17,7 @@ from embargo_bot.cli import output
 from embargo_bot.cli.environment import command_settings, emit_json
 from embargo_bot.domain.errors import AuditError, ListError
 from embargo_bot.officials.identity import current_user
+from embargo_bot.settings import LogFormat, Settings
 
 
 def lists_check_command(args: argparse.Namespace, console: Console) -> int:
@@ -53,17 +56,28 @@ def lists_check_command(args: argparse.Namespace, console: Console) -> int:
 
 def run_command(args: argparse.Namespace, console: Console) -> int:
     del args, console
-    configure_logging()
     settings = command_settings()
+    configure_logging(settings.log_format)
+    log = logging.getLogger("embargo_bot")
+    log.info("starting: %s", startup_words(settings))
     if settings.sends_in_clear_over_a_network:
-        logging.getLogger("embargo_bot").warning(
+        log.warning(
             "INSECURE: EMBARGO_BOT_SMTP_ALLOW_PLAINTEXT is set: embargoed material goes to "
             "%s in clear, readable by anyone on the network between",
             settings.smtp_host,
         )
-    with open_app(settings) as app:
+    with open_app(settings, create=True) as app:
         asyncio.run(serve(app))
     return 0
+
+
+def startup_words(settings: Settings) -> str:
+    """Where the service sends from and to, for the first log line: never a secret."""
+    login = "with a login" if settings.smtp_username else "no login"
+    return (
+        f"relay {settings.smtp_host}:{settings.smtp_port} ({settings.smtp_security}, {login}), "
+        f"store {settings.database.absolute()}, lists {settings.recipients_dir.absolute()}"
+    )
 
 
 async def serve(app: App) -> None:
@@ -79,12 +93,28 @@ async def serve(app: App) -> None:
             loop.remove_signal_handler(signum)
 
 
-def configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+class JsonLines(logging.Formatter):
+    """One JSON object per line: what log collectors (journald, Loki, CloudWatch) parse."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(log_format: LogFormat = LogFormat.TEXT) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format is LogFormat.JSON:
+        handler.setFormatter(JsonLines())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     # APScheduler's per-job lines say nothing the service's own log does not.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
@@ -98,7 +128,7 @@ def demo_command(args: argparse.Namespace, console: Console) -> int:
 def audit_verify_command(args: argparse.Namespace, console: Console) -> int:
     from embargo_bot.security import audit
 
-    with open_app(command_settings()) as app:
+    with open_app(command_settings(), create=False) as app:
         entries = app.store.audit_entries()
         problems = audit.verify(entries, app.audit_key, app.store.audit_head())
     if args.json:
@@ -115,7 +145,7 @@ def audit_verify_command(args: argparse.Namespace, console: Console) -> int:
 def audit_export_command(args: argparse.Namespace, console: Console) -> int:
     from embargo_bot.security import audit
 
-    with open_app(command_settings()) as app:
+    with open_app(command_settings(), create=False) as app:
         entries = app.store.audit_entries()
         if args.pack:
             app.store.get_pack(args.pack)  # a clear error for a pack that does not exist
@@ -128,7 +158,7 @@ def rekey_command(args: argparse.Namespace, console: Console) -> int:
     from embargo_bot.officials import rekey
 
     del args
-    with open_app(command_settings()) as app:
+    with open_app(command_settings(), create=False) as app:
         result = rekey.rekey(app, by=current_user())
     console.print(
         f"Re-encrypted {result.rotated} version(s) under the new key "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from embargo_bot.domain.packs import Pack, PackState, Stage, StageKind, StageState
@@ -46,3 +46,20 @@ def may_send(kind: StageKind, pack: Pack, now: datetime) -> bool:
     if kind is StageKind.LIVE:
         return now >= pack.lift_at
     return True
+
+
+def message_date(kind: StageKind, pack: Pack, fixed_at: datetime) -> datetime:
+    """The ``Date:`` a recipient's message carries: when its recipients were fixed.
+
+    The live email is made ready a few seconds ahead, so that moment can fall
+    before the lift; a "now live" email dated before the embargo lifted reads
+    as a leak. It is dated the lift instead. Both are stored, so every retry
+    of a message carries the same Date, byte for byte.
+    """
+    if kind is not StageKind.LIVE:
+        return fixed_at
+    # ``Date:`` has whole seconds and is read truncated: round the lift up, not down.
+    lift = pack.lift_at
+    if lift.microsecond:
+        lift = lift.replace(microsecond=0) + timedelta(seconds=1)
+    return max(fixed_at, lift)

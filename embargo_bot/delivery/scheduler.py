@@ -23,6 +23,7 @@ from pathlib import Path
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
+from embargo_bot.delivery import heartbeat
 from embargo_bot.delivery.retention import purge_expired
 from embargo_bot.delivery.stage_runner import StageRunner
 from embargo_bot.domain.errors import EmbargoBotError
@@ -104,23 +105,64 @@ class Service:
         )
         scheduler.start()
         log.info("service started as %s", self._runner.owner)
+        self._warn_of_another_instance()
         try:
             await self._loop(scheduler)
         finally:
             scheduler.shutdown(wait=False)
+            self._clear_heartbeat()
             self._runner.close_warm()
-            running = list(self._running.values())
+            running = dict(self._running)
             if running:
                 log.info(
                     "waiting for %d stage(s) to stop after their message in flight", len(running)
                 )
-                await asyncio.gather(*running, return_exceptions=True)
-            log.info("service stopped")
+                await asyncio.gather(*running.values(), return_exceptions=True)
+            log.info("service stopped%s", self._left_over(list(running)))
+
+    def _beat(self) -> None:
+        beat = heartbeat.Beat(owner=self._runner.owner, at=self._clock())
+        self._store.set_meta(heartbeat.HEARTBEAT, heartbeat.encode(beat))
+
+    def _warn_of_another_instance(self) -> None:
+        """Two instances on one store are safe, and the way to run two hosts: say so, go on."""
+        beat = heartbeat.decode(self._store.meta(heartbeat.HEARTBEAT))
+        other = heartbeat.other_instance(beat, me=self._runner.owner, now=self._clock())
+        if other is None or is_dead_local_owner(
+            other.owner, host=socket.gethostname(), pid=os.getpid()
+        ):
+            return
+        seconds = max(0, round((self._clock() - other.at).total_seconds()))
+        log.warning(
+            "another embargo-bot service is running on this store (%s, seen %ds ago): that is "
+            "safe, each stage is sent by one of them; stop one if two were not meant",
+            other.owner,
+            seconds,
+        )
+
+    def _clear_heartbeat(self) -> None:
+        """At a clean stop: the next start need not wait for this one's heartbeat to age."""
+        with self._store.transaction():  # never clear another instance's beat
+            beat = heartbeat.decode(self._store.meta(heartbeat.HEARTBEAT))
+            if beat is not None and beat.owner == self._runner.owner:
+                self._store.set_meta(heartbeat.HEARTBEAT, b"")
+
+    def _left_over(self, stage_ids: list[int]) -> str:
+        """What the stages stopped part-way still have to send, for the stop's log line."""
+        pending = [self._store.stage_summary(stage_id).pending for stage_id in stage_ids]
+        left = [count for count in pending if count]
+        if not left:
+            return ""
+        return f": {sum(left)} message(s) of {len(left)} stage(s) left for the next start"
 
     async def _loop(self, scheduler: AsyncIOScheduler) -> None:
         seen_version: int | None = None
         since_full = FULL_SYNC_EVERY
+        beat_due = self._clock()
         while not self._stop.is_set():
+            if self._clock() >= beat_due:
+                self._beat()
+                beat_due = self._clock() + heartbeat.BEAT_EVERY
             version = self._store.data_version()
             if version != seen_version or self._resync or since_full >= FULL_SYNC_EVERY:
                 self._resync = False

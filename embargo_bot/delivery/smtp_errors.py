@@ -21,6 +21,11 @@ def from_exception(exc: BaseException) -> Outcome:
         return _refused(refused.code, refused.message)
     if isinstance(exc, _MESSAGE_REFUSALS):
         return _refused(exc.code, exc.message)
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        # Temporary: a password put right within the retry window still delivers.
+        return Outcome(
+            OutcomeKind.TEMPORARY, exc.code, exc.message, relay_level=True, login_refused=True
+        )
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         # A refused greeting (421 on connect), EHLO, STARTTLS or login: the
         # session failed, not the message. Temporary, so that a relay that comes
@@ -38,6 +43,16 @@ def from_exception(exc: BaseException) -> Outcome:
         text = f"SMTP error: {_describe(exc)}"
         return Outcome(OutcomeKind.TEMPORARY, None, text, relay_level=True)
     raise TypeError(f"not a mail error: {exc!r}")
+
+
+def relay_problem(outcome: Outcome) -> str:
+    """What an operator reads when the relay as a whole failed: what it said, what to check."""
+    if outcome.login_refused:
+        return (
+            f"the relay refused the login ({outcome.reply}): check "
+            "EMBARGO_BOT_SMTP_USERNAME and EMBARGO_BOT_SMTP_PASSWORD"
+        )
+    return f"the relay cannot be reached ({outcome.reply})"
 
 
 def _refused(code: int, text: str) -> Outcome:

@@ -21,8 +21,9 @@ from pathlib import Path
 
 from embargo_bot.delivery.pacing import ByteBudget, RateLimiter, RelayGate
 from embargo_bot.delivery.retry import RetryPolicy
-from embargo_bot.delivery.rules import may_send
+from embargo_bot.delivery.rules import may_send, message_date
 from embargo_bot.delivery.smtp import RelayConfig, RelaySession
+from embargo_bot.delivery.smtp_errors import relay_problem
 from embargo_bot.delivery.work_queue import DeliveryQueue
 from embargo_bot.domain.outcomes import Outcome, OutcomeKind
 from embargo_bot.domain.packs import (
@@ -90,6 +91,8 @@ class StageSession:
         self.halt = asyncio.Event()  # withdrawn, changed, lease lost, or too early
         self.halt_reason = ""
         self.gate = RelayGate()
+        # The relay problem last logged: said once per outage, not once per connection.
+        self._reported: str | None = None
 
     @property
     def label(self) -> str:
@@ -187,7 +190,7 @@ class StageSession:
                             to_address=delivery.email,
                             to_name=delivery.name,
                             message_id=delivery.message_id,
-                            date=delivery.created_at,
+                            date=message_date(self.stage.kind, self.pack, delivery.created_at),
                         )
                         del message
                         outcome = await session.send(sender, delivery.email, data)
@@ -216,6 +219,7 @@ class StageSession:
         if outcome.kind is OutcomeKind.ACCEPTED:
             state = DeliveryState.SENT
             self.gate.reopen()
+            self._reported = None
         elif outcome.kind is OutcomeKind.PERMANENT:
             state = DeliveryState.FAILED
         else:
@@ -247,14 +251,17 @@ class StageSession:
             if self.stage.kind is StageKind.LIVE:
                 wait = min(wait, LIVE_RELAY_PROBE)  # the public link must not wait long
             self.gate.close_for(wait.total_seconds())
-            level = logging.ERROR if self.stage.kind is StageKind.LIVE else logging.WARNING
-            log.log(
-                level,
-                "%s: the relay cannot be reached (%s); trying again with backoff until %s",
-                self.label,
-                outcome.reply,
-                (started + policy.window).isoformat(timespec="seconds"),
-            )
+            problem = "login" if outcome.login_refused else "unreachable"
+            if self._reported != problem:
+                self._reported = problem
+                level = logging.ERROR if self.stage.kind is StageKind.LIVE else logging.WARNING
+                log.log(
+                    level,
+                    "%s: %s; trying again with backoff until %s",
+                    self.label,
+                    relay_problem(outcome),
+                    (started + policy.window).isoformat(timespec="seconds"),
+                )
             return now if now < started + policy.window else None
         return policy.next_try(attempt=delivery.attempts + 1, now=now, started=started)
 

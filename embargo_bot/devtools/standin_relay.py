@@ -61,6 +61,24 @@ def free_loopback_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _login_options(logins: dict[str, str] | None) -> dict[str, Any]:
+    """With ``logins``, offer AUTH and take only those username/password pairs (535 otherwise)."""
+    if logins is None:
+        return {}
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    def authenticator(
+        server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        if not isinstance(data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        given = (data.login.decode(), data.password.decode())
+        return AuthResult(success=logins.get(given[0]) == given[1], handled=False)
+
+    # Clear-text AUTH on loopback only: the stand-in never listens anywhere else.
+    return {"authenticator": authenticator, "auth_require_tls": False}
+
+
 class StandInRelay:
     """``with StandInRelay() as relay:`` serves SMTP on ``relay.port`` until the block ends."""
 
@@ -70,6 +88,7 @@ class StandInRelay:
         *,
         port: int | None = None,
         tls_context: ssl.SSLContext | None = None,
+        logins: dict[str, str] | None = None,
     ) -> None:
         self.handler = handler or CapturingHandler()
         self.host = "127.0.0.1"  # never ::1: Controller(hostname=None) binds IPv6
@@ -81,6 +100,7 @@ class StandInRelay:
             port=self.port,
             tls_context=tls_context,
             require_starttls=tls_context is not None,
+            **_login_options(logins),
         )
 
     def __enter__(self) -> StandInRelay:

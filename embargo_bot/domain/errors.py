@@ -9,7 +9,8 @@ non-zero exit; anything else is a bug.
      ├── InputError         a command-line value or input file was refused
      ├── KeyMismatchError   the at-rest key is missing or cannot read the store
      ├── StoreError         the database cannot be opened or used
-     │    └── NotFoundError the store holds no such pack (or stage, or version)
+     │    ├── NotFoundError the store holds no such pack (or stage, or version)
+     │    └── StoreMissingError  there is no store where the settings point
      ├── TemplateError      an email template cannot be loaded or rendered
      └── AuditError         the audit log does not verify
 
@@ -69,6 +70,12 @@ class StoreError(EmbargoBotError):
 
 class NotFoundError(StoreError):
     """The store is fine but holds nothing by that name: usually a mistyped pack id."""
+
+    exit_code = 66  # EX_NOINPUT
+
+
+class StoreMissingError(StoreError):
+    """No store where ``EMBARGO_BOT_DATABASE`` points, for a command that must not make one."""
 
     exit_code = 66  # EX_NOINPUT
 

@@ -24,6 +24,8 @@ class Outcome:
     # The relay as a whole failed (no connection, refused the session, stalled),
     # rather than this one message: every connection should wait, not only this one.
     relay_level: bool = False
+    # The relay refused the login: a setting to put right, not a network fault.
+    login_refused: bool = False
 
     @property
     def reply(self) -> str:

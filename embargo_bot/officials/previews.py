@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from embargo_bot.app import App
+from embargo_bot.delivery.rules import message_date
 from embargo_bot.domain.errors import InputError
 from embargo_bot.domain.packs import (
     OPEN_STAGE_STATES,
@@ -52,7 +53,7 @@ def preview(app: App, pack_id: str, kinds: list[StageKind], out_dir: Path) -> li
                 to_address=recipient.email,
                 to_name=recipient.name,
                 message_id=message_id,
-                date=date,
+                date=message_date(stage.kind, pack, date),
             )
             name = f"{pack.id}-{stage.label.replace(' ', '-')}-{number:03d}-"
             path = out_dir / f"{name}{_file_safe(recipient.email)}.eml"

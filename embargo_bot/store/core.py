@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Self
 
-from embargo_bot.domain.errors import StoreError
+from embargo_bot.domain.errors import StoreError, StoreMissingError
 from embargo_bot.store.schema import SCHEMA, SCHEMA_VERSION, TRIGGERS
 
 
@@ -23,7 +23,10 @@ class Connection:
         self._depth = 0
 
     @classmethod
-    def open(cls, path: Path, *, group: str | None = None) -> Self:
+    def open(cls, path: Path, *, group: str | None = None, create: bool = True) -> Self:
+        """Open the store; ``create=False`` refuses, touching nothing, when there is none."""
+        if not create and not path.exists():
+            raise StoreMissingError(_missing(path))
         try:
             _create_private(path, group)
             connection = sqlite3.connect(path, isolation_level=None, timeout=10.0)
@@ -114,6 +117,16 @@ class Connection:
     def data_version(self) -> int:
         """Changes whenever another connection commits: a cheap "anything new?" poll."""
         return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
+
+def _missing(path: Path) -> str:
+    # A relative setting is read from the folder the command runs in: say which.
+    where = path if path.is_absolute() else f"{path} in {Path.cwd()}"
+    return (
+        f"no store at {where} (EMBARGO_BOT_DATABASE); run embargo-bot from the folder that "
+        "holds your .env, or set EMBARGO_BOT_DATABASE to the store's path. Only "
+        "`embargo-bot queue` and `embargo-bot run` create a new store"
+    )
 
 
 def _create_private(path: Path, group: str | None) -> None:
