@@ -36,14 +36,17 @@ _POSTGRESQL_TRIGGERS = (
 def upgrade() -> None:
     dialect = op.get_bind().dialect.name
     text, integer, blob = sa.Text, sa.Integer, sa.LargeBinary
+    # The release's tables said PRIMARY KEY without NOT NULL on single keys; SQLite
+    # keeps that difference, so revision 0001 repeats it there to be that schema exactly.
+    single_key_nullable = dialect == "sqlite"
     op.create_table(
         "meta",
-        sa.Column("name", text, primary_key=True),
+        sa.Column("name", text, primary_key=True, nullable=single_key_nullable),
         sa.Column("value", blob, nullable=False),
     )
     op.create_table(
         "packs",
-        sa.Column("id", text, primary_key=True),
+        sa.Column("id", text, primary_key=True, nullable=single_key_nullable),
         sa.Column("reference", text),
         sa.Column("classification", text, nullable=False),
         sa.Column("contact", text, nullable=False),
@@ -80,7 +83,9 @@ def upgrade() -> None:
     )
     op.create_table(
         "stages",
-        sa.Column("id", integer, primary_key=True, autoincrement=True),
+        sa.Column(
+            "id", integer, primary_key=True, autoincrement=True, nullable=single_key_nullable
+        ),
         sa.Column("pack_id", text, sa.ForeignKey("packs.id"), nullable=False),
         sa.Column("kind", text, nullable=False),
         sa.Column("wave", integer),
@@ -145,7 +150,9 @@ def upgrade() -> None:
     )
     op.create_table(
         "audit",
-        sa.Column("seq", integer, primary_key=True, autoincrement=False),
+        sa.Column(
+            "seq", integer, primary_key=True, autoincrement=False, nullable=single_key_nullable
+        ),
         sa.Column("at", text, nullable=False),
         sa.Column("actor", text, nullable=False),
         sa.Column("action", text, nullable=False),
