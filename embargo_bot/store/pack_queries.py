@@ -88,6 +88,8 @@ class PackQueries(AuditQueries):
                     needs_clearance=int(pack.needs_clearance),
                 )
                 .on_conflict_do_nothing(index_elements=[packs.c.id])
+                # An INSERT's row count is kept only when asked for.
+                .execution_options(preserve_rowcount=True)
             ).rowcount
             if not added:
                 return False
