@@ -28,6 +28,8 @@ class StoreTarget:
 
     url: URL
     path: Path | None = None
+    # The setting as the user wrote it, password masked: what messages name.
+    written: str | None = None
 
     @property
     def dialect(self) -> str:
@@ -38,6 +40,8 @@ class StoreTarget:
         """The store as messages name it: the file, or the URL with any password masked."""
         if self.path is not None:
             return str(self.path)
+        if self.written is not None:
+            return self.written
         return mask(self.url.set(drivername="postgresql").render_as_string(hide_password=True))
 
 
@@ -76,7 +80,7 @@ def choose_store(value: str | Path, *, password: str | None = None) -> StoreTarg
     url = url.set(drivername="postgresql+psycopg")
     if url.password is None and "password" not in url.query and password:
         url = url.set(password=password)
-    return StoreTarget(url=url)
+    return StoreTarget(url=url, written=mask(text))
 
 
 def mask(text: str) -> str:

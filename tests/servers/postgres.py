@@ -76,11 +76,14 @@ class PostgresServer:
         """libpq form over TCP to 127.0.0.1, without the password (scram is required)."""
         return f"postgresql://{user}@127.0.0.1:{self.port}/{database}"
 
-    def sql(self, statement: str, database: str = SUPERUSER) -> list[tuple[object, ...]]:
-        """Run one statement as the superuser, outside any transaction; its rows, if any."""
+    def sql(self, *statements: str, database: str = SUPERUSER) -> list[tuple[object, ...]]:
+        """Run statements as the superuser, each in its own transaction; the last one's rows."""
+        rows: list[tuple[object, ...]] = []
         with psycopg.connect(self.url(database), autocommit=True) as connection:
-            cursor = connection.execute(statement.encode())
-            return cursor.fetchall() if cursor.description else []
+            for statement in statements:
+                cursor = connection.execute(statement.encode())
+                rows = cursor.fetchall() if cursor.description else []
+        return rows
 
     def new_database(self, *, template: str = "template0") -> str:
         """A fresh database (a copy of ``template``), owned by the password role; its name."""
