@@ -11,25 +11,28 @@ Durability: ``synchronous=NORMAL`` in WAL survives the process being killed at
 any point; after a power cut the last few commits may roll back, which can only
 mean a message is sent again, never that one is lost.
 
-The queries are grouped by table in ``pack_queries``, ``stage_queries`` and
-``delivery_queries``; ``Store`` is all of them over one engine.
+The queries are grouped by table in ``pack_queries``, ``stage_queries``,
+``delivery_queries`` and ``instance_queries``; ``Store`` is all of them over
+one engine (``core``).
 """
 
 from __future__ import annotations
 
 from embargo_bot.store.core import upgrade
-from embargo_bot.store.delivery_queries import DeliveryQueries, StageSummary
+from embargo_bot.store.delivery_queries import StageSummary
+from embargo_bot.store.instance_queries import InstanceQueries, InstanceStatus
 from embargo_bot.store.migrate import HEAD
 from embargo_bot.store.pack_queries import SealedContent
 from embargo_bot.store.target import StoreTarget, choose_store
 
 
-class Store(DeliveryQueries):
-    """Every read and write of packs, versions, stages and deliveries."""
+class Store(InstanceQueries):
+    """Every read and write of packs, versions, stages, deliveries and instances."""
 
 
 __all__ = [
     "HEAD",
+    "InstanceStatus",
     "SealedContent",
     "StageSummary",
     "Store",

@@ -27,8 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
-# What the current release wrote in ``meta`` before migrations; kept in step
-# so that a release without migrations refuses a store it cannot read.
+# What the release before migrations wrote in ``meta`` and reads: a store
+# saying so is at revision 0001. Later revisions say 3, which it refuses.
 LEGACY_SCHEMA = 2
 
 metadata = MetaData()
@@ -152,6 +152,18 @@ audit = Table(
     Column("pack_id", Text),
     Column("detail", Text, nullable=False),
     Column("mac", Text, nullable=False),
+)
+
+instances = Table(
+    "instances",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("host", Text, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", Text, nullable=False),
+    Column("heartbeat_at", Text, nullable=False),
+    Column("stopped_at", Text),
+    Index("instances_by_heartbeat", "heartbeat_at"),
 )
 
 PACK_COLUMNS = (

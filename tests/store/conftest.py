@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 import pytest
 
 from embargo_bot.store import Store
+from embargo_bot.store.tables import metadata
 
 if TYPE_CHECKING:
     from servers.postgres import PostgresServer
@@ -50,8 +51,9 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return str(tmp_path / "store.db")
     server: PostgresServer = request.getfixturevalue("postgres_server")
     name = request.getfixturevalue("postgres_store")
+    data = ", ".join(table.name for table in metadata.sorted_tables if table.name != "meta")
     server.sql(
-        "TRUNCATE attempts, deliveries, stages, pack_versions, packs, audit RESTART IDENTITY",
+        f"TRUNCATE {data} RESTART IDENTITY",
         "DELETE FROM meta WHERE name <> 'schema'",
         database=name,
     )

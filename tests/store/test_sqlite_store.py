@@ -35,35 +35,64 @@ def test_a_new_store_is_created_at_the_newest_revision(tmp_path: Path) -> None:
     assert path.stat().st_mode & 0o777 == 0o600
 
 
-def test_revision_one_is_the_schema_the_release_before_it_made(tmp_path: Path) -> None:
-    made_by_migration, made_by_release = tmp_path / "migrated.db", tmp_path / "release.db"
-    with sqlite3.connect(made_by_migration) as connection:
-        connection.execute("PRAGMA journal_mode = WAL")
-    # Created by revision 0001 alone, whatever later revisions add.
+def at_revision(path: Path, revision: str) -> None:
+    """A store as an older release made it: migrated only so far."""
     from alembic import command
 
     from embargo_bot.store.engine import make_engine
     from embargo_bot.store.migrate import _config
     from embargo_bot.store.target import sqlite_target
 
-    engine = make_engine(sqlite_target(made_by_migration))
-    with engine.begin() as connection:
-        command.upgrade(_config(connection), "0001")
-    engine.dispose()
+    engine = make_engine(sqlite_target(path))
+    try:
+        with engine.begin() as connection:
+            command.upgrade(_config(connection), revision)
+    finally:
+        engine.dispose()
+
+
+def test_revision_one_is_the_schema_the_release_before_it_made(tmp_path: Path) -> None:
+    made_by_migration, made_by_release = tmp_path / "migrated.db", tmp_path / "release.db"
+    at_revision(made_by_migration, "0001")
     make_legacy_store(made_by_release)
     assert table_shapes(made_by_migration) == table_shapes(made_by_release)
 
 
-def test_a_store_made_before_migrations_is_recognised_and_kept(tmp_path: Path) -> None:
+def tables(path: Path) -> set[str]:
+    with sqlite3.connect(path) as connection:
+        return {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+
+
+def test_a_store_made_before_migrations_is_refused_until_upgraded_then_kept(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "old.db"
     make_legacy_store(path)
+    with pytest.raises(StoreError) as refused:
+        Store.open(path)
+    assert str(refused.value) == (
+        f"the store at {path} is at revision 0001; this embargo-bot needs {HEAD}: "
+        "run `embargo-bot db upgrade`"
+    )
+    assert "alembic_version" not in tables(path), "refusing changed nothing"
+    assert upgrade(path) == ("0001", HEAD)
     store = Store.open(path)
     try:
         assert [p.id for p in store.packs()] == ["old-pack"]
         assert store.get_pack("old-pack").title == "Old title"
+        assert store.meta("schema") == b"3", "the release before migrations now refuses it"
     finally:
         store.close()
     assert revision(path) == HEAD
+
+
+def test_a_store_at_an_older_revision_is_refused_until_upgraded(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    at_revision(path, "0001")
+    with pytest.raises(StoreError, match=r"at revision 0001; .* run `embargo-bot db upgrade`"):
+        Store.open(path)
+    assert upgrade(path) == ("0001", HEAD)
+    Store.open(path).close()
 
 
 def test_a_store_of_an_unknown_schema_is_refused_and_left_alone(tmp_path: Path) -> None:
@@ -71,9 +100,7 @@ def test_a_store_of_an_unknown_schema_is_refused_and_left_alone(tmp_path: Path) 
     make_legacy_store(path, schema="1")
     with pytest.raises(StoreError, match=r"schema version 1; this embargo-bot reads version 2"):
         Store.open(path)
-    with sqlite3.connect(path) as connection:
-        tables = {r[0] for r in connection.execute("SELECT name FROM sqlite_master")}
-    assert "alembic_version" not in tables
+    assert "alembic_version" not in tables(path)
 
 
 def test_a_store_from_a_newer_release_is_refused(tmp_path: Path) -> None:
@@ -93,6 +120,9 @@ def test_upgrade_is_idempotent_and_needs_a_store(tmp_path: Path) -> None:
     make_legacy_store(path)
     assert upgrade(path) == ("0001", HEAD)
     assert upgrade(path) == (HEAD, HEAD)
+    before = path.read_bytes()
+    assert upgrade(path) == (HEAD, HEAD)
+    assert path.read_bytes() == before
 
 
 def test_without_create_a_missing_store_is_an_error_and_nothing_is_made(tmp_path: Path) -> None:
