@@ -21,8 +21,8 @@ from __future__ import annotations
 from embargo_bot.store.core import upgrade
 from embargo_bot.store.delivery_queries import StageSummary
 from embargo_bot.store.instance_queries import InstanceQueries, InstanceStatus
+from embargo_bot.store.material_queries import SealedContent
 from embargo_bot.store.migrate import HEAD
-from embargo_bot.store.pack_queries import SealedContent
 from embargo_bot.store.target import StoreTarget, choose_store
 
 
