@@ -31,7 +31,10 @@ Params = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 
 
 class StoreCore:
-    """One store, SQLite or PostgreSQL, with explicit write transactions."""
+    """One store, SQLite or PostgreSQL, with explicit write transactions.
+
+    Like the connection it holds, a Store is for one thread: give each thread its own.
+    """
 
     def __init__(self, engine: Engine, target: StoreTarget) -> None:
         self._engine = engine
@@ -39,6 +42,7 @@ class StoreCore:
         self.path = target.path
         self.dialect = engine.dialect.name
         self._order = insertion_order(self.dialect)
+        self._held: Connection | None = None
         self._active: Connection | None = None
         self._depth = 0
 
@@ -83,7 +87,19 @@ class StoreCore:
         return cls(engine, target)
 
     def close(self) -> None:
+        if self._held is not None:
+            self._held.close()
+            self._held = None
         self._engine.dispose()
+
+    def _connection(self) -> Connection:
+        # One connection for the store's life, as before SQLAlchemy: checking one
+        # out of the pool for every query cost more than the query. After a
+        # dropped connection (a restarted server) it reconnects on next use.
+        held = self._held
+        if held is None or held.closed:
+            held = self._held = self._engine.connect()
+        return held
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -96,14 +112,18 @@ class StoreCore:
             finally:
                 self._depth -= 1
             return
-        with self._engine.connect() as connection:
-            connection.execution_options(**{WRITE: True})
-            with connection.begin():
-                self._active, self._depth = connection, 1
-                try:
-                    yield connection
-                finally:
-                    self._active, self._depth = None, 0
+        connection = self._connection()
+        connection.info[WRITE] = True
+        try:
+            transaction = connection.begin()
+        finally:
+            connection.info[WRITE] = False
+        with transaction:
+            self._active, self._depth = connection, 1
+            try:
+                yield connection
+            finally:
+                self._active, self._depth = None, 0
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -111,7 +131,8 @@ class StoreCore:
             yield self._active
             return
         # A short transaction per read, so a reader never holds an old snapshot.
-        with self._engine.connect() as connection, connection.begin():
+        connection = self._connection()
+        with connection.begin():
             yield connection
 
     def _rows(self, statement: Executable, params: Params = None) -> Sequence[AnyRow]:

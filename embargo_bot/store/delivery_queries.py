@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, literal, select, update
+from sqlalchemy import Integer, Text, and_, bindparam, func, select, update
 
 from embargo_bot.outcomes import Outcome
 from embargo_bot.packs import (
@@ -42,6 +42,38 @@ class StageSummary:
     @property
     def total(self) -> int:
         return self.pending + self.sent + self.failed + self.cancelled
+
+
+# Built once: one attempt is recorded per message sent, between the lift and
+# the last live email, and building these statements cost more than running them.
+_THIS = and_(
+    deliveries.c.stage_id == bindparam("stage"), deliveries.c.email == bindparam("address")
+)
+_RECORD = (
+    update(deliveries)
+    .where(_THIS, deliveries.c.state == DeliveryState.PENDING.value)
+    .values(
+        state=bindparam("new_state"),
+        reply=bindparam("reply_text"),
+        attempts=deliveries.c.attempts + 1,
+        updated_at=bindparam("stamp"),
+        next_attempt_at=bindparam("retry_at"),
+        version=func.coalesce(bindparam("sent_version", type_=Integer), deliveries.c.version),
+        lift_seq=func.coalesce(bindparam("sent_lift_seq", type_=Integer), deliveries.c.lift_seq),
+    )
+)
+_ADD_ATTEMPT = attempts.insert().from_select(
+    [column.name for column in ATTEMPT_COLUMNS],
+    select(
+        deliveries.c.stage_id,
+        deliveries.c.email,
+        deliveries.c.attempts,
+        bindparam("stamp", type_=Text),
+        bindparam("outcome", type_=Text),
+        bindparam("code", type_=Integer),
+        bindparam("text", type_=Text),
+    ).where(_THIS),
+)
 
 
 class DeliveryQueries(StageQueries):
@@ -171,38 +203,24 @@ class DeliveryQueries(StageQueries):
         ``state`` is PENDING (with ``retry_at``) after a temporary failure, else final.
         False, and no change, if the delivery was no longer pending.
         """
-        stamp = to_storage(now)
         sent = state is DeliveryState.SENT
-        this = (deliveries.c.stage_id == stage_id, deliveries.c.email == email)
+        params = {
+            "stage": stage_id,
+            "address": email,
+            "new_state": state.value,
+            "reply_text": outcome.reply,
+            "stamp": to_storage(now),
+            "retry_at": rows.optional_storage(retry_at),
+            "sent_version": version if sent else None,
+            "sent_lift_seq": lift_seq if sent else None,
+            "outcome": outcome.kind.value,
+            "code": outcome.code,
+            "text": outcome.text,
+        }
         with self._write() as connection:
-            recorded = connection.execute(
-                update(deliveries)
-                .where(*this, deliveries.c.state == DeliveryState.PENDING.value)
-                .values(
-                    state=state.value,
-                    reply=outcome.reply,
-                    attempts=deliveries.c.attempts + 1,
-                    updated_at=stamp,
-                    next_attempt_at=rows.optional_storage(retry_at),
-                    version=func.coalesce(version if sent else None, deliveries.c.version),
-                    lift_seq=func.coalesce(lift_seq if sent else None, deliveries.c.lift_seq),
-                )
-            ).rowcount
+            recorded = connection.execute(_RECORD, params).rowcount
             if recorded:
-                connection.execute(
-                    attempts.insert().from_select(
-                        [column.name for column in ATTEMPT_COLUMNS],
-                        select(
-                            deliveries.c.stage_id,
-                            deliveries.c.email,
-                            deliveries.c.attempts,
-                            literal(stamp),
-                            literal(outcome.kind.value),
-                            literal(outcome.code, attempts.c.code.type),
-                            literal(outcome.text),
-                        ).where(*this),
-                    )
-                )
+                connection.execute(_ADD_ATTEMPT, params)
         return recorded == 1
 
     def attempts(self, pack_id: str) -> list[Attempt]:

@@ -64,8 +64,9 @@ def _sqlite_engine(target: StoreTarget) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
-        write = connection.get_execution_options().get(WRITE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        # A read is one statement, atomic on its own: it needs no BEGIN at all.
+        if connection.info.get(WRITE) or connection.get_execution_options().get(WRITE):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
