@@ -43,6 +43,7 @@ class StoreCore:
         self.dialect = engine.dialect.name
         self._order = insertion_order(self.dialect)
         self._held: Connection | None = None
+        self._reader: Connection | None = None
         self._active: Connection | None = None
         self._depth = 0
 
@@ -87,9 +88,10 @@ class StoreCore:
         return cls(engine, target)
 
     def close(self) -> None:
-        if self._held is not None:
-            self._held.close()
-            self._held = None
+        for held in (self._held, self._reader):
+            if held is not None:
+                held.close()
+        self._held = self._reader = None
         self._engine.dispose()
 
     def _connection(self) -> Connection:
@@ -130,10 +132,19 @@ class StoreCore:
         if self._active is not None:
             yield self._active
             return
-        # A short transaction per read, so a reader never holds an old snapshot.
-        connection = self._connection()
+        # A read is one statement: on SQLite it runs without BEGIN (see engine),
+        # on PostgreSQL on a second connection in autocommit, one round trip
+        # instead of three. Either way no reader holds an old snapshot.
+        connection = self._connection() if self.dialect == "sqlite" else self._autocommit()
         with connection.begin():
             yield connection
+
+    def _autocommit(self) -> Connection:
+        reader = self._reader
+        if reader is None or reader.closed:
+            reader = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self._reader = reader
+        return reader
 
     def _rows(self, statement: Executable, params: Params = None) -> Sequence[AnyRow]:
         with self._read() as connection:
