@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from sqlalchemy import Connection, Engine, Executable, Row, Table, select, text, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.types import NullType
 
 from embargo_bot.errors import StoreError
@@ -27,6 +28,9 @@ from embargo_bot.store.target import StoreTarget, choose_store, mask
 
 # A row of any width: the queries' own column lists say what is in it.
 AnyRow = Row[*tuple[Any, ...]]
+T = TypeVar("T")
+# Seconds a held PostgreSQL connection may sit unused before it is checked.
+IDLE_CHECK = 1.0
 Params = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 
 
@@ -43,6 +47,7 @@ class StoreCore:
         self.dialect = engine.dialect.name
         self._order = insertion_order(self.dialect)
         self._held: Connection | None = None
+        self._used = 0.0
         self._reader: Connection | None = None
         self._active: Connection | None = None
         self._depth = 0
@@ -96,11 +101,15 @@ class StoreCore:
 
     def _connection(self) -> Connection:
         # One connection for the store's life, as before SQLAlchemy: checking one
-        # out of the pool for every query cost more than the query. After a
-        # dropped connection (a restarted server) it reconnects on next use.
+        # out of the pool for every query cost more than the query. A PostgreSQL
+        # server may have restarted during a pause, so after one the connection
+        # is checked before a write relies on it (a burst of writes is not).
         held = self._held
-        if held is None or held.closed:
+        if held is None or held.closed or held.invalidated:
             held = self._held = self._engine.connect()
+        elif self.dialect == "postgresql" and time.monotonic() - self._used > IDLE_CHECK:
+            held = self._held = _alive_or_new(held, self._engine)
+        self._used = time.monotonic()
         return held
 
     @contextmanager
@@ -141,18 +150,27 @@ class StoreCore:
 
     def _autocommit(self) -> Connection:
         reader = self._reader
-        if reader is None or reader.closed:
+        if reader is None or reader.closed or reader.invalidated:
             reader = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             self._reader = reader
         return reader
 
     def _rows(self, statement: Executable, params: Params = None) -> Sequence[AnyRow]:
-        with self._read() as connection:
-            return connection.execute(statement, params).all()
+        return self._reading(lambda connection: connection.execute(statement, params).all())
 
     def _first(self, statement: Executable, params: Params = None) -> AnyRow | None:
+        return self._reading(lambda connection: connection.execute(statement, params).first())
+
+    def _reading(self, fetch: Callable[[Connection], T]) -> T:
+        """A read, tried once more on a new connection if the server dropped the old one."""
+        try:
+            with self._read() as connection:
+                return fetch(connection)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated or self._active is not None:
+                raise
         with self._read() as connection:
-            return connection.execute(statement, params).first()
+            return fetch(connection)
 
     def _upsert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
         """An INSERT that can say what to do ON CONFLICT, in the store's dialect."""
@@ -197,6 +215,18 @@ class StoreCore:
         row = self._first(text("SELECT pg_current_snapshot()::text"))
         snapshot = "" if row is None else str(row[0])
         return int.from_bytes(hashlib.blake2b(snapshot.encode(), digest_size=8).digest(), "big")
+
+
+def _alive_or_new(connection: Connection, engine: Engine) -> Connection:
+    try:
+        connection.exec_driver_sql("SELECT 1")
+        connection.rollback()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        connection.close()
+        return engine.connect()
+    return connection
 
 
 def _prepare(engine: Engine, target: StoreTarget, *, create: bool) -> None:

@@ -9,7 +9,7 @@ import pytest
 from servers.postgres import APP_PASSWORD, PostgresServer
 
 from embargo_bot.errors import StoreError
-from embargo_bot.store import HEAD, Store, upgrade
+from embargo_bot.store import HEAD, Store, core, upgrade
 
 from .builders import T0, add
 
@@ -123,3 +123,19 @@ def test_an_unreachable_server_is_one_clear_line(tmp_path: Path) -> None:
     message = str(refused.value)
     assert message.startswith("cannot open the store postgresql://embargo@/embargo?host=")
     assert "\n" not in message and message.endswith("check EMBARGO_BOT_DATABASE")
+
+
+def test_the_store_carries_on_after_the_server_restarts(
+    postgres_server: PostgresServer, empty_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As if the restart took longer than the pause after which a held connection is checked.
+    monkeypatch.setattr(core, "IDLE_CHECK", 0.0)
+    store = Store.open(postgres_server.url(empty_database))
+    try:
+        add(store)
+        postgres_server.restart()
+        assert [p.id for p in store.packs()] == ["pack-1"], "a read tries again at once"
+        store.set_meta("after restart", b"1")
+        assert store.meta("after restart") == b"1"
+    finally:
+        store.close()
