@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from embargo_bot.domain.errors import KeyMismatchError
 from embargo_bot.domain.times import Clock, utc_now
 from embargo_bot.settings import Settings
-from embargo_bot.store import Store
+from embargo_bot.store import Store, StoreTarget, choose_store
 
 # The delivery stack (aiosmtplib, APScheduler) and the message builder (Jinja2,
 # markdown-it, S/MIME) are imported where they are first used, not here: every
@@ -167,8 +167,16 @@ class App:
 @contextmanager
 def open_app(settings: Settings, clock: Clock = utc_now, *, create: bool = True) -> Iterator[App]:
     """The app over the store; ``create=False`` for commands that must find one already."""
-    store = Store.open(settings.database, group=settings.shared_group, create=create)
+    store = Store.open(store_target(settings), group=settings.shared_group, create=create)
     try:
         yield App(settings=settings, store=store, clock=clock)
     finally:
         store.close()
+
+
+def store_target(settings: Settings) -> StoreTarget:
+    """The store EMBARGO_BOT_DATABASE names; ConfigError for a URL of another kind."""
+    password = settings.database_password
+    return choose_store(
+        settings.database, password=None if password is None else password.get_secret_value()
+    )

@@ -85,7 +85,9 @@ class Settings(BaseSettings):
         default="Embargo Bot <embargo-bot@example.org>",
         validation_alias=f"{ENV_PREFIX}FROM",
     )
-    database: Path = Path("embargo-bot.db")
+    # A SQLite file's path, or a PostgreSQL URL in libpq form (store.target reads it).
+    database: Annotated[str, BeforeValidator(str)] = "embargo-bot.db"
+    database_password: SecretStr | None = None
     recipients_dir: Path = Path("recipients")
     templates_dir: Path | None = None
     key: SecretStr | None = None

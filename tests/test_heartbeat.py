@@ -1,25 +1,26 @@
-"""The heartbeat's rules: pure, with an injected time."""
+"""Instances' heartbeats: who else is running, as the service sees it at start."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from embargo_bot.delivery.heartbeat import GONE_AFTER, Beat, decode, encode, other_instance
+from embargo_bot.delivery.heartbeat import BEAT_EVERY, GONE_AFTER, others
+from embargo_bot.store import InstanceStatus
 
 NOW = datetime(2030, 2, 23, 11, 0, tzinfo=UTC)
 
 
-def test_a_beat_round_trips() -> None:
-    beat = Beat(owner="host:12:abcd", at=NOW)
-    assert decode(encode(beat)) == beat
+def instance(name: str) -> InstanceStatus:
+    return InstanceStatus(id=name, host="host", pid=1, started_at=NOW, heartbeat_at=NOW)
 
 
-def test_nothing_cleared_or_garbled_means_nobody() -> None:
-    assert decode(None) is None and decode(b"") is None and decode(b"{not json") is None
+def test_only_other_instances_count() -> None:
+    me, other = instance("host:12:abcd"), instance("host:13:ef01")
+    assert others([me, other], me=me.id) == [other]
+    assert others([me], me=me.id) == []
 
 
-def test_only_another_recent_instance_counts() -> None:
-    beat = Beat(owner="host:12:abcd", at=NOW)
-    assert other_instance(beat, me="host:13:ef01", now=NOW + timedelta(seconds=4)) == beat
-    assert other_instance(beat, me="host:12:abcd", now=NOW) is None
-    assert other_instance(beat, me="host:13:ef01", now=NOW + GONE_AFTER * 2) is None
+def test_a_dead_instance_is_noticed_within_the_five_seconds_the_lift_allows() -> None:
+    # Dead once GONE_AFTER has passed; the next one-second poll resumes its work.
+    assert GONE_AFTER >= BEAT_EVERY * 3
+    assert GONE_AFTER.total_seconds() + 1 <= 5

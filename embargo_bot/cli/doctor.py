@@ -72,23 +72,25 @@ def _env_file(path: Path) -> Check:
 
 
 def _store_and_key(settings: Settings, cwd: Path) -> list[Check]:
-    from embargo_bot.app import open_app
+    from embargo_bot.app import open_app, store_target
     from embargo_bot.security.vault import Vault
-    from embargo_bot.store.schema import SCHEMA_VERSION
+    from embargo_bot.store import HEAD
 
-    if not settings.database.exists():
+    try:
+        target = store_target(settings)
+    except EmbargoBotError as exc:
+        return [health.fail("store", str(exc)), health.fail("key", "not checked: no store")]
+    if target.path is not None and not target.path.exists():
         try:
             Vault.from_setting(settings.key)
         except EmbargoBotError as exc:
             key = health.fail("key", str(exc))
         else:
             key = health.ok("key", "EMBARGO_BOT_KEY is a valid key; the new store will use it")
-        return [health.missing_store(settings.database, cwd), key]
+        return [health.missing_store(target.path, cwd), key]
     try:
         with open_app(settings, create=False) as app:
-            store = health.ok(
-                "store", f"{settings.database}: opened, schema version {SCHEMA_VERSION}"
-            )
+            store = health.ok("store", f"{target.shown}: opened, at revision {HEAD}")
             try:
                 app.vault  # noqa: B018  (checks the key against the store's key check)
             except EmbargoBotError as exc:

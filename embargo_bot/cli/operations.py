@@ -76,8 +76,15 @@ def startup_words(settings: Settings) -> str:
     login = "with a login" if settings.smtp_username else "no login"
     return (
         f"relay {settings.smtp_host}:{settings.smtp_port} ({settings.smtp_security}, {login}), "
-        f"store {settings.database.absolute()}, lists {settings.recipients_dir.absolute()}"
+        f"store {_store_words(settings)}, lists {settings.recipients_dir.absolute()}"
     )
+
+
+def _store_words(settings: Settings) -> str:
+    from embargo_bot.app import store_target
+
+    target = store_target(settings)
+    return str(target.path.absolute()) if target.path is not None else str(target.shown)
 
 
 async def serve(app: App) -> None:
@@ -173,4 +180,38 @@ def keygen_command(args: argparse.Namespace, console: Console) -> int:
 
     del args
     console.file.write(f"EMBARGO_BOT_KEY={new_key()}\n")
+    return 0
+
+
+def status_command(args: argparse.Namespace, console: Console) -> int:
+    from embargo_bot.cli import instance_output
+    from embargo_bot.delivery.heartbeat import GONE_AFTER
+
+    with open_app(command_settings(), create=False) as app:
+        now = app.clock()
+        live = app.store.live_instances(now, stale_after=GONE_AFTER)
+        zone = app.settings.zone
+    if args.json:
+        emit_json(console, [instance_output.instance_json(item, now=now) for item in live])
+    elif live:
+        console.print(instance_output.instances_table(live, now=now, zone=zone))
+    else:
+        console.print("No service instance is running on this store: start `embargo-bot run`.")
+    return 0
+
+
+def db_upgrade_command(args: argparse.Namespace, console: Console) -> int:
+    from embargo_bot.app import store_target
+    from embargo_bot.store import upgrade
+
+    settings = command_settings()
+    target = store_target(settings)
+    before, after = upgrade(target, group=settings.shared_group)
+    if args.json:
+        emit_json(console, {"store": str(target.shown), "from": before, "to": after})
+    elif before == after:
+        console.print(f"The store {target.shown} is already at revision {after}.")
+    else:
+        was = "made before migrations" if before is None else f"at revision {before}"
+        console.print(f"Upgraded the store {target.shown} ({was}) to revision {after}.")
     return 0

@@ -106,6 +106,7 @@ class Service:
         scheduler.start()
         log.info("service started as %s", self._runner.owner)
         self._warn_of_another_instance()
+        self._beat()
         try:
             await self._loop(scheduler)
         finally:
@@ -121,31 +122,29 @@ class Service:
             log.info("service stopped%s", self._left_over(list(running)))
 
     def _beat(self) -> None:
-        beat = heartbeat.Beat(owner=self._runner.owner, at=self._clock())
-        self._store.set_meta(heartbeat.HEARTBEAT, heartbeat.encode(beat))
+        self._store.record_heartbeat(
+            self._runner.owner, self._clock(), host=socket.gethostname(), pid=os.getpid()
+        )
 
     def _warn_of_another_instance(self) -> None:
         """Two instances on one store are safe, and the way to run two hosts: say so, go on."""
-        beat = heartbeat.decode(self._store.meta(heartbeat.HEARTBEAT))
-        other = heartbeat.other_instance(beat, me=self._runner.owner, now=self._clock())
-        if other is None or is_dead_local_owner(
-            other.owner, host=socket.gethostname(), pid=os.getpid()
-        ):
-            return
-        seconds = max(0, round((self._clock() - other.at).total_seconds()))
-        log.warning(
-            "another embargo-bot service is running on this store (%s, seen %ds ago): that is "
-            "safe, each stage is sent by one of them; stop one if two were not meant",
-            other.owner,
-            seconds,
-        )
+        now = self._clock()
+        live = self._store.live_instances(now, stale_after=heartbeat.GONE_AFTER)
+        for other in heartbeat.others(live, me=self._runner.owner):
+            if is_dead_local_owner(other.id, host=socket.gethostname(), pid=os.getpid()):
+                continue
+            seconds = max(0, round((now - other.heartbeat_at).total_seconds()))
+            log.warning(
+                "another embargo-bot service is running on this store (%s, seen %ds ago): "
+                "that is safe, each stage is sent by one of them; stop one if two were not "
+                "meant",
+                other.id,
+                seconds,
+            )
 
     def _clear_heartbeat(self) -> None:
-        """At a clean stop: the next start need not wait for this one's heartbeat to age."""
-        with self._store.transaction():  # never clear another instance's beat
-            beat = heartbeat.decode(self._store.meta(heartbeat.HEARTBEAT))
-            if beat is not None and beat.owner == self._runner.owner:
-                self._store.set_meta(heartbeat.HEARTBEAT, b"")
+        """At a clean stop: neither live nor dead, so nobody waits for its beat to age."""
+        self._store.instance_stopped(self._runner.owner, self._clock())
 
     def _left_over(self, stage_ids: list[int]) -> str:
         """What the stages stopped part-way still have to send, for the stop's log line."""
@@ -223,6 +222,7 @@ class Service:
             if is_dead_local_owner(owner, host=host, pid=pid)
         ]
         reclaimed = self._store.reclaim_abandoned(self._clock(), dead)
+        reclaimed += self._store.reclaim_from_dead(self._clock(), stale_after=heartbeat.GONE_AFTER)
         if reclaimed:
             log.warning("resuming %d stage(s) left unfinished by a stopped instance", reclaimed)
 

@@ -1,27 +1,43 @@
 """The store: the one package that speaks SQL, and the source of truth.
 
-SQLite in WAL mode, so the command line and the service can use one file at
-once. Work is claimed with conditional ``UPDATE ... WHERE state = ?`` and a
-check of the row count, never with in-process locks, so that several service
-instances on PostgreSQL can later share the same tables unchanged.
+SQLAlchemy Core over SQLite (WAL, so the command line and the service can use
+one file at once) or PostgreSQL (psycopg 3, so several service instances on
+several hosts can share it); ``target`` says which EMBARGO_BOT_DATABASE names,
+``migrate`` keeps the tables at this release's revision. Work is claimed with
+conditional ``UPDATE ... WHERE state = ...`` and a check of the row count,
+never with in-process locks.
 
 Durability: ``synchronous=NORMAL`` in WAL survives the process being killed at
 any point; after a power cut the last few commits may roll back, which can only
 mean a message is sent again, never that one is lost.
 
-The queries are grouped by table in ``pack_queries``, ``stage_queries`` and
-``delivery_queries``; ``Store`` is all of them over one connection.
-May import ``security`` (the audit chain's MACs) and ``domain``.
+The queries are grouped by table in ``pack_queries``, ``stage_queries``,
+``delivery_queries`` and ``instance_queries``; ``Store`` is all of them over
+one engine (``core``). May import ``security`` (the audit chain's MACs) and
+``domain``.
 """
 
 from __future__ import annotations
 
-from embargo_bot.store.delivery_queries import DeliveryQueries, StageSummary
-from embargo_bot.store.pack_queries import SealedContent
+from embargo_bot.store.core import upgrade
+from embargo_bot.store.delivery_queries import StageSummary
+from embargo_bot.store.instance_queries import InstanceQueries, InstanceStatus
+from embargo_bot.store.material_queries import SealedContent
+from embargo_bot.store.migrate import HEAD
+from embargo_bot.store.target import StoreTarget, choose_store
 
 
-class Store(DeliveryQueries):
-    """Every read and write of packs, versions, stages and deliveries."""
+class Store(InstanceQueries):
+    """Every read and write of packs, versions, stages, deliveries and instances."""
 
 
-__all__ = ["SealedContent", "StageSummary", "Store"]
+__all__ = [
+    "HEAD",
+    "InstanceStatus",
+    "SealedContent",
+    "StageSummary",
+    "Store",
+    "StoreTarget",
+    "choose_store",
+    "upgrade",
+]

@@ -1,122 +1,274 @@
-"""The connection every part of the store shares, and its transactions."""
+"""The engine every part of the store shares, and its transactions."""
 
 from __future__ import annotations
 
-import grp
-import os
-import sqlite3
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+import hashlib
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Self
+from typing import Any, Self, TypeVar
+
+from sqlalchemy import Connection, Engine, Executable, Row, Table, select, text, type_coerce
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.types import NullType
 
 from embargo_bot.domain.errors import StoreError, StoreMissingError
-from embargo_bot.store.schema import SCHEMA, SCHEMA_VERSION, TRIGGERS
+from embargo_bot.store import migrate
+from embargo_bot.store.engine import (
+    WRITE,
+    creation_lock,
+    make_engine,
+    share_with_group,
+    sqlite_exists,
+)
+from embargo_bot.store.tables import insertion_order, meta
+from embargo_bot.store.target import StoreTarget, choose_store, mask
+
+# A row of any width: the queries' own column lists say what is in it.
+AnyRow = Row[*tuple[Any, ...]]
+T = TypeVar("T")
+# Seconds a held PostgreSQL connection may sit unused before it is checked.
+IDLE_CHECK = 1.0
+Params = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 
 
-class Connection:
-    """One SQLite connection in WAL mode, with explicit write transactions."""
+class StoreCore:
+    """One store, SQLite or PostgreSQL, with explicit write transactions.
 
-    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
-        self._db = connection
-        self.path = path
+    Like the connection it holds, a Store is for one thread: give each thread its own.
+    """
+
+    def __init__(self, engine: Engine, target: StoreTarget) -> None:
+        self._engine = engine
+        self.target = target
+        self.path = target.path
+        self.dialect = engine.dialect.name
+        self._order = insertion_order(self.dialect)
+        self._held: Connection | None = None
+        self._used = 0.0
+        self._reader: Connection | None = None
+        self._active: Connection | None = None
         self._depth = 0
 
     @classmethod
-    def open(cls, path: Path, *, group: str | None = None, create: bool = True) -> Self:
-        """Open the store; ``create=False`` refuses, touching nothing, when there is none."""
-        if not create and not path.exists():
+    def open(
+        cls,
+        target: StoreTarget | Path | str,
+        *,
+        group: str | None = None,
+        password: str | None = None,
+        create: bool = True,
+    ) -> Self:
+        """Open the store, creating it at the newest revision if it is new and ``create``.
+
+        Refuses (StoreError) a store older than this release: see ``migrate``.
+        """
+        if not isinstance(target, StoreTarget):
+            target = choose_store(target, password=password)
+        path = target.path
+        if path is not None and not create and not sqlite_exists(path):
             raise StoreMissingError(_missing(path))
+        engine = make_engine(target)
         try:
-            _create_private(path, group)
-            connection = sqlite3.connect(path, isolation_level=None, timeout=10.0)
-            connection.execute("PRAGMA busy_timeout = 10000")
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = NORMAL")
-            connection.execute("PRAGMA foreign_keys = ON")
-            opened = cls(connection, path)
-            opened._prepare_schema()
-            _share_with_group(path, group)
-        except sqlite3.Error as exc:
+            if path is None:
+                _prepare(engine, target, create=create)
+            else:
+                with creation_lock(path, group):
+                    _prepare(engine, target, create=create)
+                share_with_group(path, group)
+        except SQLAlchemyError as exc:
+            engine.dispose()
             raise StoreError(
-                f"cannot open the store {path}: {exc}; check EMBARGO_BOT_DATABASE"
+                f"cannot open the store {target.shown}: {reason(exc, target)}; "
+                "check EMBARGO_BOT_DATABASE"
             ) from exc
-        return opened
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, target)
 
     def close(self) -> None:
-        self._db.close()
+        for held in (self._held, self._reader):
+            if held is not None:
+                held.close()
+        self._held = self._reader = None
+        self._engine.dispose()
 
-    def _prepare_schema(self) -> None:
-        with self._write():
-            has_meta = self._db.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
-            ).fetchone()
-            row = (
-                self._db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
-                if has_meta
-                else None
-            )
-            if row is not None and int(row[0]) != SCHEMA_VERSION:
-                raise StoreError(
-                    f"the store {self.path} is schema version {int(row[0])}; this embargo-bot "
-                    f"reads version {SCHEMA_VERSION}. Use the release that wrote it, or start "
-                    "a new store with EMBARGO_BOT_DATABASE"
-                )
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    self._db.execute(statement)
-            for trigger in TRIGGERS:
-                self._db.execute(trigger)
-            if row is None:
-                self._db.execute(
-                    "INSERT INTO meta (name, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
-                )
+    def _connection(self) -> Connection:
+        # One connection for the store's life, as before SQLAlchemy: checking one
+        # out of the pool for every query cost more than the query. A PostgreSQL
+        # server may have restarted during a pause, so after one the connection
+        # is checked before a write relies on it (a burst of writes is not).
+        held = self._held
+        if held is None or held.closed or held.invalidated:
+            held = self._held = self._engine.connect()
+        elif self.dialect == "postgresql" and time.monotonic() - self._used > IDLE_CHECK:
+            held = self._held = _alive_or_new(held, self._engine)
+        self._used = time.monotonic()
+        return held
 
     @contextmanager
-    def _write(self) -> Iterator[None]:
-        # BEGIN IMMEDIATE takes the write lock up front, so a read-then-write
-        # transaction cannot fail half-way with SQLITE_BUSY. Nested uses join
-        # the outer transaction, so an action and its audit entry commit together.
-        if self._depth:
+    def _write(self) -> Iterator[Connection]:
+        # Nested uses join the outer transaction, so an action and its audit
+        # entry commit together.
+        if self._active is not None:
             self._depth += 1
             try:
-                yield
+                yield self._active
             finally:
                 self._depth -= 1
             return
-        self._db.execute("BEGIN IMMEDIATE")
-        self._depth = 1
+        connection = self._connection()
+        connection.info[WRITE] = True
         try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+            transaction = connection.begin()
         finally:
-            self._depth = 0
-        self._db.execute("COMMIT")
+            connection.info[WRITE] = False
+        with transaction:
+            self._active, self._depth = connection, 1
+            try:
+                yield connection
+            finally:
+                self._active, self._depth = None, 0
 
-    def transaction(self) -> AbstractContextManager[None]:
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        if self._active is not None:
+            yield self._active
+            return
+        # A read is one statement: on SQLite it runs without BEGIN (see engine),
+        # on PostgreSQL on a second connection in autocommit, one round trip
+        # instead of three. Either way no reader holds an old snapshot.
+        connection = self._connection() if self.dialect == "sqlite" else self._autocommit()
+        with connection.begin():
+            yield connection
+
+    def _autocommit(self) -> Connection:
+        reader = self._reader
+        if reader is None or reader.closed or reader.invalidated:
+            reader = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self._reader = reader
+        return reader
+
+    def _rows(self, statement: Executable, params: Params = None) -> Sequence[AnyRow]:
+        return self._reading(lambda connection: connection.execute(statement, params).all())
+
+    def _first(self, statement: Executable, params: Params = None) -> AnyRow | None:
+        return self._reading(lambda connection: connection.execute(statement, params).first())
+
+    def _reading(self, fetch: Callable[[Connection], T]) -> T:
+        """A read, tried once more on a new connection if the server dropped the old one."""
+        try:
+            with self._read() as connection:
+                return fetch(connection)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated or self._active is not None:
+                raise
+        with self._read() as connection:
+            return fetch(connection)
+
+    def _upsert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
+        """An INSERT that can say what to do ON CONFLICT, in the store's dialect."""
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    def transaction(self) -> AbstractContextManager[Connection]:
         """One commit for several changes: all of them, or none."""
         return self._write()
 
     def meta(self, name: str) -> bytes | None:
-        row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
-        if row is None:
+        # Read untyped: anyone editing the store by hand may have written text where bytes were.
+        value = self._first(
+            select(type_coerce(meta.c.value, NullType())).where(meta.c.name == name)
+        )
+        if value is None:
             return None
-        # Anyone editing the file by hand may have written text where bytes were.
-        return row[0].encode() if isinstance(row[0], str) else bytes(row[0])
+        raw = value[0]
+        return raw.encode() if isinstance(raw, str) else bytes(raw)
 
     def set_meta(self, name: str, value: bytes, *, replace: bool = True) -> None:
-        conflict = "DO UPDATE SET value = excluded.value" if replace else "DO NOTHING"
-        with self._write():
-            self._db.execute(
-                f"INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) {conflict}",
-                (name, value),
-            )
+        insert = self._upsert(meta).values(name=name, value=value)
+        statement = (
+            insert.on_conflict_do_update(index_elements=[meta.c.name], set_={"value": value})
+            if replace
+            else insert.on_conflict_do_nothing(index_elements=[meta.c.name])
+        )
+        with self._write() as connection:
+            connection.execute(statement)
 
     def data_version(self) -> int:
-        """Changes whenever another connection commits: a cheap "anything new?" poll."""
-        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+        """Changes whenever another connection commits: a cheap "anything new?" poll.
+
+        SQLite counts other connections' commits itself. PostgreSQL has no such
+        counter, but its current snapshot (the transactions in progress, and
+        the next id to be given out) changes whenever any transaction that
+        wrote has ended or begun, so it serves without a hot counter row that
+        every writer would queue on. Our own writes move it too: a wasted poll.
+        """
+        if self.dialect == "sqlite":
+            row = self._first(text("PRAGMA data_version"))
+            return 0 if row is None else int(row[0])
+        row = self._first(text("SELECT pg_current_snapshot()::text"))
+        snapshot = "" if row is None else str(row[0])
+        return int.from_bytes(hashlib.blake2b(snapshot.encode(), digest_size=8).digest(), "big")
+
+
+def _alive_or_new(connection: Connection, engine: Engine) -> Connection:
+    try:
+        connection.exec_driver_sql("SELECT 1")
+        connection.rollback()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        connection.close()
+        return engine.connect()
+    return connection
+
+
+def _prepare(engine: Engine, target: StoreTarget, *, create: bool) -> None:
+    with engine.connect() as connection:
+        connection.execution_options(**{WRITE: True})
+        with connection.begin():
+            migrate.lock(connection)
+            migrate.prepare(connection, target.shown, create=create)
+
+
+def reason(exc: SQLAlchemyError, target: StoreTarget) -> str:
+    """The driver's own words, without SQLAlchemy's statement and link: one line, no password."""
+    cause = getattr(exc, "orig", None) or exc
+    words = mask(" ".join(str(cause).split()) or type(cause).__name__)
+    password = target.url.password
+    return words.replace(str(password), "***") if password else words
+
+
+def upgrade(
+    target: StoreTarget | Path | str, *, group: str | None = None, password: str | None = None
+) -> tuple[str | None, str]:
+    """``embargo-bot db upgrade``: bring the store to this release's revision.
+
+    Returns the revision it was at (None for a store made before migrations)
+    and the one it is at now. Running it again changes nothing.
+    """
+    if not isinstance(target, StoreTarget):
+        target = choose_store(target, password=password)
+    path = target.path
+    if path is not None and not sqlite_exists(path):
+        raise StoreError(f"there is no store at {path} to upgrade; check EMBARGO_BOT_DATABASE")
+    engine = make_engine(target)
+    try:
+        with engine.connect() as connection:
+            connection.execution_options(**{WRITE: True})
+            with creation_lock(path, group) if path else nullcontext(), connection.begin():
+                migrate.lock(connection)
+                return migrate.upgrade_in(connection, target.shown)
+    except SQLAlchemyError as exc:
+        raise StoreError(
+            f"cannot upgrade the store {target.shown}: {reason(exc, target)}; "
+            "check EMBARGO_BOT_DATABASE"
+        ) from exc
+    finally:
+        engine.dispose()
 
 
 def _missing(path: Path) -> str:
@@ -127,24 +279,3 @@ def _missing(path: Path) -> str:
         "holds your .env, or set EMBARGO_BOT_DATABASE to the store's path. Only "
         "`embargo-bot queue` and `embargo-bot run` create a new store"
     )
-
-
-def _create_private(path: Path, group: str | None) -> None:
-    """Create the database file for its owner (and group) only, before SQLite opens it.
-
-    SQLite gives the -wal and -shm files it makes the database file's mode.
-    """
-    if path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o660 if group else 0o600))
-
-
-def _share_with_group(path: Path, group: str | None) -> None:
-    if group is None:
-        return
-    gid = grp.getgrnam(group).gr_gid
-    for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-        if part.exists():
-            os.chown(part, -1, gid)
-            part.chmod(0o660)

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import Integer, Text, and_, bindparam, func, select, update
+
 from embargo_bot.domain.outcomes import Outcome
 from embargo_bot.domain.packs import (
     HOLDING_KINDS,
@@ -18,8 +20,14 @@ from embargo_bot.domain.packs import (
 )
 from embargo_bot.domain.times import to_storage
 from embargo_bot.store import rows
-from embargo_bot.store.schema import ATTEMPT_COLUMNS, DELIVERY_COLUMNS
 from embargo_bot.store.stage_queries import StageQueries
+from embargo_bot.store.tables import (
+    ATTEMPT_COLUMNS,
+    DELIVERY_COLUMNS,
+    attempts,
+    deliveries,
+    stages,
+)
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,38 @@ class StageSummary:
         return self.pending + self.sent + self.failed + self.cancelled
 
 
+# Built once: one attempt is recorded per message sent, between the lift and
+# the last live email, and building these statements cost more than running them.
+_THIS = and_(
+    deliveries.c.stage_id == bindparam("stage"), deliveries.c.email == bindparam("address")
+)
+_RECORD = (
+    update(deliveries)
+    .where(_THIS, deliveries.c.state == DeliveryState.PENDING.value)
+    .values(
+        state=bindparam("new_state"),
+        reply=bindparam("reply_text"),
+        attempts=deliveries.c.attempts + 1,
+        updated_at=bindparam("stamp"),
+        next_attempt_at=bindparam("retry_at"),
+        version=func.coalesce(bindparam("sent_version", type_=Integer), deliveries.c.version),
+        lift_seq=func.coalesce(bindparam("sent_lift_seq", type_=Integer), deliveries.c.lift_seq),
+    )
+)
+_ADD_ATTEMPT = attempts.insert().from_select(
+    [column.name for column in ATTEMPT_COLUMNS],
+    select(
+        deliveries.c.stage_id,
+        deliveries.c.email,
+        deliveries.c.attempts,
+        bindparam("stamp", type_=Text),
+        bindparam("outcome", type_=Text),
+        bindparam("code", type_=Integer),
+        bindparam("text", type_=Text),
+    ).where(_THIS),
+)
+
+
 class DeliveryQueries(StageQueries):
     def expand_stage(
         self,
@@ -50,42 +90,43 @@ class DeliveryQueries(StageQueries):
         Fixing them once means a restart resumes the same set rather than
         re-reading lists that an admin may have edited since.
         """
-        with self._write():
-            fixed = self._db.execute(
-                "UPDATE stages SET expanded = 1, detail = COALESCE(?, detail) "
-                "WHERE id = ? AND expanded = 0",
-                (note, stage_id),
+        with self._write() as connection:
+            fixed = connection.execute(
+                update(stages)
+                .where(stages.c.id == stage_id, stages.c.expanded == 0)
+                .values(expanded=1, detail=func.coalesce(note, stages.c.detail))
             ).rowcount
             if not fixed:
                 return False
-            pack_id, kind = self._db.execute(
-                "SELECT pack_id, kind FROM stages WHERE id = ?", (stage_id,)
-            ).fetchone()
+            pack_id, kind = connection.execute(
+                select(stages.c.pack_id, stages.c.kind).where(stages.c.id == stage_id)
+            ).one()
             stamp = to_storage(now)
-            self._db.executemany(
-                f"INSERT INTO deliveries ({DELIVERY_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, 0, ?, ?, NULL, NULL, NULL, ?)",
-                [
-                    (
-                        stage_id,
-                        pack_id,
-                        kind,
-                        item.email,
-                        item.name,
-                        item.list_key,
-                        item.message_id,
-                        DeliveryState.PENDING.value,
-                        stamp,
-                        stamp,
-                        item.certificate,
-                    )
-                    for item in recipients
-                ],
-            )
+            if recipients:
+                connection.execute(
+                    deliveries.insert(),
+                    [
+                        {
+                            "stage_id": stage_id,
+                            "pack_id": pack_id,
+                            "kind": kind,
+                            "email": item.email,
+                            "name": item.name,
+                            "list_key": item.list_key,
+                            "message_id": item.message_id,
+                            "state": DeliveryState.PENDING.value,
+                            "attempts": 0,
+                            "created_at": stamp,
+                            "updated_at": stamp,
+                            "certificate": item.certificate,
+                        }
+                        for item in recipients
+                    ],
+                )
         return True
 
     def is_expanded(self, stage_id: int) -> bool:
-        row = self._db.execute("SELECT expanded FROM stages WHERE id = ?", (stage_id,)).fetchone()
+        row = self._first(select(stages.c.expanded).where(stages.c.id == stage_id))
         return bool(row and row[0])
 
     def deliveries(
@@ -95,41 +136,50 @@ class DeliveryQueries(StageQueries):
         stage_id: int | None = None,
         state: DeliveryState | None = None,
     ) -> list[Delivery]:
-        query = f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE pack_id = ?"
-        params: list[str | int] = [pack_id]
+        query = select(*DELIVERY_COLUMNS).where(deliveries.c.pack_id == pack_id)
         if stage_id is not None:
-            query += " AND stage_id = ?"
-            params.append(stage_id)
+            query = query.where(deliveries.c.stage_id == stage_id)
         if state is not None:
-            query += " AND state = ?"
-            params.append(state.value)
-        query += " ORDER BY stage_id, rowid"
-        return [rows.delivery(row) for row in self._db.execute(query, params)]
+            query = query.where(deliveries.c.state == state.value)
+        query = query.order_by(deliveries.c.stage_id, self._order)
+        return [rows.delivery(row) for row in self._rows(query)]
 
     def stage_summary(self, stage_id: int) -> StageSummary:
-        counts = self._db.execute(
-            "SELECT state, COUNT(*) FROM deliveries WHERE stage_id = ? GROUP BY state",
-            (stage_id,),
+        counts = self._rows(
+            select(deliveries.c.state, func.count())
+            .where(deliveries.c.stage_id == stage_id)
+            .group_by(deliveries.c.state)
         )
         return StageSummary(**{DeliveryState(state).value: count for state, count in counts})
 
     def notice_addresses(self, pack_id: str, *, other_than: int) -> set[str]:
         """Addresses already given a notice wave of this pack (any outcome), casefolded."""
-        found = self._db.execute(
-            "SELECT email FROM deliveries WHERE pack_id = ? AND kind = ? AND stage_id <> ?",
-            (pack_id, StageKind.NOTICE.value, other_than),
+        found = self._rows(
+            select(deliveries.c.email).where(
+                deliveries.c.pack_id == pack_id,
+                deliveries.c.kind == StageKind.NOTICE.value,
+                deliveries.c.stage_id != other_than,
+            )
         )
         return {row[0].casefold() for row in found}
 
     def holders(self, pack_id: str) -> list[Holder]:
         """Everyone sent the embargoed material, with the latest version and lift they hold."""
-        kinds = tuple(kind.value for kind in HOLDING_KINDS)
-        found = self._db.execute(
-            "SELECT email, MIN(name), MIN(list_key), MAX(version), MAX(lift_seq) "
-            "FROM deliveries WHERE pack_id = ? AND state = ? "
-            f"AND kind IN ({', '.join('?' for _ in kinds)}) "
-            "GROUP BY email ORDER BY MIN(rowid)",
-            (pack_id, DeliveryState.SENT.value, *kinds),
+        found = self._rows(
+            select(
+                deliveries.c.email,
+                func.min(deliveries.c.name),
+                func.min(deliveries.c.list_key),
+                func.max(deliveries.c.version),
+                func.max(deliveries.c.lift_seq),
+            )
+            .where(
+                deliveries.c.pack_id == pack_id,
+                deliveries.c.state == DeliveryState.SENT.value,
+                deliveries.c.kind.in_([kind.value for kind in HOLDING_KINDS]),
+            )
+            .group_by(deliveries.c.email)
+            .order_by(func.min(self._order))
         )
         return [
             Holder(email=email, name=name, list_key=list_key, version=version, lift_seq=lift_seq)
@@ -153,52 +203,44 @@ class DeliveryQueries(StageQueries):
         ``state`` is PENDING (with ``retry_at``) after a temporary failure, else final.
         False, and no change, if the delivery was no longer pending.
         """
-        stamp = to_storage(now)
-        with self._write():
-            recorded = self._db.execute(
-                "UPDATE deliveries SET state = ?, reply = ?, attempts = attempts + 1, "
-                "updated_at = ?, next_attempt_at = ?, "
-                "version = COALESCE(?, version), lift_seq = COALESCE(?, lift_seq) "
-                "WHERE stage_id = ? AND email = ? AND state = ?",
-                (
-                    state.value,
-                    outcome.reply,
-                    stamp,
-                    rows.optional_storage(retry_at),
-                    version if state is DeliveryState.SENT else None,
-                    lift_seq if state is DeliveryState.SENT else None,
-                    stage_id,
-                    email,
-                    DeliveryState.PENDING.value,
-                ),
-            ).rowcount
+        sent = state is DeliveryState.SENT
+        params = {
+            "stage": stage_id,
+            "address": email,
+            "new_state": state.value,
+            "reply_text": outcome.reply,
+            "stamp": to_storage(now),
+            "retry_at": rows.optional_storage(retry_at),
+            "sent_version": version if sent else None,
+            "sent_lift_seq": lift_seq if sent else None,
+            "outcome": outcome.kind.value,
+            "code": outcome.code,
+            "text": outcome.text,
+        }
+        with self._write() as connection:
+            recorded = connection.execute(_RECORD, params).rowcount
             if recorded:
-                self._db.execute(
-                    f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) SELECT stage_id, email, attempts, "
-                    "?, ?, ?, ? FROM deliveries WHERE stage_id = ? AND email = ?",
-                    (stamp, outcome.kind.value, outcome.code, outcome.text, stage_id, email),
-                )
+                connection.execute(_ADD_ATTEMPT, params)
         return recorded == 1
 
     def attempts(self, pack_id: str) -> list[Attempt]:
-        found = self._db.execute(
-            f"SELECT {', '.join('a.' + c.strip() for c in ATTEMPT_COLUMNS.split(','))} "
-            "FROM attempts a JOIN stages s ON s.id = a.stage_id WHERE s.pack_id = ? "
-            "ORDER BY a.stage_id, a.email, a.number",
-            (pack_id,),
+        found = self._rows(
+            select(*ATTEMPT_COLUMNS)
+            .join(stages, stages.c.id == attempts.c.stage_id)
+            .where(stages.c.pack_id == pack_id)
+            .order_by(attempts.c.stage_id, attempts.c.email, attempts.c.number)
         )
         return [rows.attempt(row) for row in found]
 
     def cancel_pending(self, stage_id: int, now: datetime, reason: str) -> int:
-        with self._write():
-            return self._db.execute(
-                "UPDATE deliveries SET state = ?, reply = ?, updated_at = ? "
-                "WHERE stage_id = ? AND state = ?",
-                (
-                    DeliveryState.CANCELLED.value,
-                    reason,
-                    to_storage(now),
-                    stage_id,
-                    DeliveryState.PENDING.value,
-                ),
+        with self._write() as connection:
+            return connection.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.stage_id == stage_id,
+                    deliveries.c.state == DeliveryState.PENDING.value,
+                )
+                .values(
+                    state=DeliveryState.CANCELLED.value, reply=reason, updated_at=to_storage(now)
+                )
             ).rowcount

@@ -4,18 +4,24 @@ Each change is one transaction, conditional on the state the caller checked
 (``expected_*``), so two officials acting at once cannot both succeed on a
 stale view. A change partners must hear about adds its follow-up stage in the
 same transaction, and only if someone may already hold the notice.
+
+Every transaction that reads a pack's state and then writes by it locks the
+pack's row first (``_lock_pack``): on PostgreSQL that makes such writers,
+and the claims of the pack's stages, take turns, as SQLite's one write lock
+makes everything take turns.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
+
+from sqlalchemy import Connection, and_, exists, func, literal, or_, select, update
 
 from embargo_bot.domain.errors import NotFoundError
 from embargo_bot.domain.packs import (
     HOLDING_KINDS,
+    DeliveryState,
     MovedWave,
     NewStage,
     Pack,
@@ -26,22 +32,21 @@ from embargo_bot.domain.packs import (
 )
 from embargo_bot.domain.times import to_storage
 from embargo_bot.store import rows
-from embargo_bot.store.audit_queries import AuditQueries
-from embargo_bot.store.schema import PACK_COLUMNS, PACK_FROM, VERSION_COLUMNS
+from embargo_bot.store.material_queries import MaterialQueries, SealedContent
+from embargo_bot.store.tables import (
+    PACK_COLUMNS,
+    PACK_FROM,
+    VERSION_COLUMNS,
+    deliveries,
+    pack_versions,
+    packs,
+    stages,
+)
 
 _HOLDING = tuple(kind.value for kind in HOLDING_KINDS)
 
 
-@dataclass(frozen=True)
-class SealedContent:
-    """The embargoed material as the store holds it: encrypted by the vault."""
-
-    pdf: bytes
-    release: bytes
-    social: bytes | None
-
-
-class PackQueries(AuditQueries):
+class PackQueries(MaterialQueries):
     def add_pack(
         self,
         pack: Pack,
@@ -50,164 +55,121 @@ class PackQueries(AuditQueries):
         stages: Sequence[NewStage],
     ) -> bool:
         """Store a new pack, its first version and its stages; False if the id is taken."""
-        with self._write():
-            if self._db.execute("SELECT 1 FROM packs WHERE id = ?", (pack.id,)).fetchone():
+        with self._write() as connection:
+            added = connection.execute(
+                self._upsert(packs)
+                .values(
+                    id=pack.id,
+                    reference=pack.reference,
+                    classification=pack.classification.value,
+                    contact=pack.contact,
+                    lift_at=to_storage(pack.lift_at),
+                    lift_seq=pack.lift_seq,
+                    list_keys=",".join(pack.list_keys),
+                    version=pack.version,
+                    state=pack.state.value,
+                    created_at=to_storage(pack.created_at),
+                    created_by=pack.created_by,
+                    needs_clearance=int(pack.needs_clearance),
+                )
+                .on_conflict_do_nothing(index_elements=[packs.c.id])
+                # An INSERT's row count is kept only when asked for.
+                .execution_options(preserve_rowcount=True)
+            ).rowcount
+            if not added:
                 return False
-            self._db.execute(
-                "INSERT INTO packs (id, reference, classification, contact, lift_at, lift_seq, "
-                "list_keys, version, state, created_at, created_by, needs_clearance) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    pack.id,
-                    pack.reference,
-                    pack.classification.value,
-                    pack.contact,
-                    to_storage(pack.lift_at),
-                    pack.lift_seq,
-                    ",".join(pack.list_keys),
-                    pack.version,
-                    pack.state.value,
-                    to_storage(pack.created_at),
-                    pack.created_by,
-                    int(pack.needs_clearance),
-                ),
-            )
-            self._insert_version(version, content)
-            self._insert_stages(pack.id, stages)
+            self._insert_version(connection, version, content)
+            self._insert_stages(connection, pack.id, stages)
         return True
 
-    def _insert_version(self, version: PackVersion, content: SealedContent) -> None:
-        self._db.execute(
-            f"INSERT INTO pack_versions ({VERSION_COLUMNS}, pdf_sealed, release_sealed, "
-            "social_sealed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                version.pack_id,
-                version.version,
-                version.title,
-                version.url,
-                version.pdf_name,
-                ",".join(version.changed),
-                version.note,
-                version.changed_by,
-                to_storage(version.changed_at),
-                content.pdf,
-                content.release,
-                content.social,
-            ),
+    def _insert_version(
+        self, connection: Connection, version: PackVersion, content: SealedContent
+    ) -> None:
+        connection.execute(
+            pack_versions.insert().values(
+                pack_id=version.pack_id,
+                version=version.version,
+                title=version.title,
+                url=version.url,
+                pdf_name=version.pdf_name,
+                changed=",".join(version.changed),
+                note=version.note,
+                changed_by=version.changed_by,
+                changed_at=to_storage(version.changed_at),
+                pdf_sealed=content.pdf,
+                release_sealed=content.release,
+                social_sealed=content.social,
+            )
         )
 
-    def _insert_stages(self, pack_id: str, stages: Sequence[NewStage]) -> list[int]:
+    def _insert_stages(
+        self, connection: Connection, pack_id: str, new: Sequence[NewStage]
+    ) -> list[int]:
         ids = []
-        for stage in stages:
-            cursor = self._db.execute(
-                "INSERT INTO stages (pack_id, kind, wave, list_keys, due_at, state, "
-                "base_lift_seq, base_version, old_lift_at, test_address, test_of, report_of) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    pack_id,
-                    stage.kind.value,
-                    stage.wave,
-                    ",".join(stage.list_keys),
-                    to_storage(stage.due_at),
-                    StageState.SCHEDULED.value,
-                    stage.base_lift_seq,
-                    stage.base_version,
-                    rows.optional_storage(stage.old_lift_at),
-                    stage.test_address,
-                    ",".join(kind.value for kind in stage.test_of),
-                    stage.report_of,
-                ),
+        for stage in new:
+            result = connection.execute(
+                stages.insert().values(
+                    pack_id=pack_id,
+                    kind=stage.kind.value,
+                    wave=stage.wave,
+                    list_keys=",".join(stage.list_keys),
+                    due_at=to_storage(stage.due_at),
+                    state=StageState.SCHEDULED.value,
+                    base_lift_seq=stage.base_lift_seq,
+                    base_version=stage.base_version,
+                    old_lift_at=rows.optional_storage(stage.old_lift_at),
+                    test_address=stage.test_address,
+                    test_of=",".join(kind.value for kind in stage.test_of),
+                    report_of=stage.report_of,
+                )
             )
-            ids.append(int(cursor.lastrowid or 0))
+            key = result.inserted_primary_key
+            assert key is not None
+            ids.append(int(key[0]))
         return ids
 
+    def _lock_pack(self, connection: Connection, pack_id: str) -> None:
+        connection.execute(select(packs.c.id).where(packs.c.id == pack_id).with_for_update())
+
     def get_pack(self, pack_id: str) -> Pack:
-        row = self._db.execute(
-            f"SELECT {PACK_COLUMNS} FROM {PACK_FROM} WHERE p.id = ?", (pack_id,)
-        ).fetchone()
+        row = self._first(select(*PACK_COLUMNS).select_from(PACK_FROM).where(packs.c.id == pack_id))
         if row is None:
             raise NotFoundError(f"no pack {pack_id!r}; `embargo-bot list` shows the packs")
         return rows.pack(row)
 
     def packs(self) -> list[Pack]:
-        query = f"SELECT {PACK_COLUMNS} FROM {PACK_FROM} ORDER BY p.lift_at, p.id"
-        return [rows.pack(row) for row in self._db.execute(query)]
+        query = select(*PACK_COLUMNS).select_from(PACK_FROM).order_by(packs.c.lift_at, packs.c.id)
+        return [rows.pack(row) for row in self._rows(query)]
 
     def pack_state(self, pack_id: str) -> tuple[PackState, int, int]:
         """The pack's state, version and lift sequence: what a sending stage watches."""
-        row = self._db.execute(
-            "SELECT state, version, lift_seq FROM packs WHERE id = ?", (pack_id,)
-        ).fetchone()
+        row = self._first(
+            select(packs.c.state, packs.c.version, packs.c.lift_seq).where(packs.c.id == pack_id)
+        )
         if row is None:
             raise NotFoundError(f"no pack {pack_id!r}; `embargo-bot list` shows the packs")
         return PackState(row[0]), int(row[1]), int(row[2])
 
     def versions(self, pack_id: str) -> list[PackVersion]:
-        query = f"SELECT {VERSION_COLUMNS} FROM pack_versions WHERE pack_id = ? ORDER BY version"
-        return [rows.version(row) for row in self._db.execute(query, (pack_id,))]
-
-    def sealed_content(self, pack_id: str, version: int) -> SealedContent:
-        row = self._db.execute(
-            "SELECT pdf_sealed, release_sealed, social_sealed FROM pack_versions "
-            "WHERE pack_id = ? AND version = ?",
-            (pack_id, version),
-        ).fetchone()
-        if row is None:
-            raise NotFoundError(f"no version {version} of pack {pack_id!r}")
-        return _sealed(row)
-
-    def any_sealed_content(self) -> SealedContent | None:
-        row = self._db.execute(
-            "SELECT pdf_sealed, release_sealed, social_sealed FROM pack_versions LIMIT 1"
-        ).fetchone()
-        return None if row is None else _sealed(row)
-
-    def purgeable_packs(self, before: datetime) -> list[str]:
-        """Finished or withdrawn packs, public or withdrawn before ``before``, not yet purged."""
-        rows_ = self._db.execute(
-            "SELECT id FROM packs WHERE purged_at IS NULL AND state IN (?, ?) "
-            "AND COALESCE(cancelled_at, lift_at) < ? ORDER BY id",
-            (PackState.DONE.value, PackState.CANCELLED.value, to_storage(before)),
+        query = (
+            select(*VERSION_COLUMNS)
+            .where(pack_versions.c.pack_id == pack_id)
+            .order_by(pack_versions.c.version)
         )
-        return [row[0] for row in rows_]
-
-    def purge_pack(self, pack_id: str, now: datetime) -> bool:
-        """Delete a pack's material (every version), keeping it and its delivery records."""
-        with self._write():
-            marked = self._db.execute(
-                "UPDATE packs SET purged_at = ? WHERE id = ? AND purged_at IS NULL",
-                (to_storage(now), pack_id),
-            ).rowcount
-            if marked:
-                self._db.execute(
-                    "UPDATE pack_versions SET pdf_sealed = X'', release_sealed = X'', "
-                    "social_sealed = NULL WHERE pack_id = ?",
-                    (pack_id,),
-                )
-        return marked == 1
-
-    def sealed_versions(self) -> list[tuple[str, int, SealedContent]]:
-        """Every stored version's material, for re-encryption under a new key."""
-        rows_ = self._db.execute(
-            "SELECT pack_id, version, pdf_sealed, release_sealed, social_sealed "
-            "FROM pack_versions ORDER BY pack_id, version"
-        )
-        return [(row[0], int(row[1]), _sealed(row[2:])) for row in rows_]
-
-    def reseal_version(self, pack_id: str, version: int, content: SealedContent) -> None:
-        with self._write():
-            self._db.execute(
-                "UPDATE pack_versions SET pdf_sealed = ?, release_sealed = ?, social_sealed = ? "
-                "WHERE pack_id = ? AND version = ?",
-                (content.pdf, content.release, content.social, pack_id, version),
-            )
+        return [rows.version(row) for row in self._rows(query)]
 
     def approve(self, pack_id: str, by: str, now: datetime) -> bool:
-        with self._write():
-            changed = self._db.execute(
-                "UPDATE packs SET cleared_at = ?, cleared_by = ? WHERE id = ? AND state = ? "
-                "AND needs_clearance = 1 AND cleared_at IS NULL AND created_by <> ?",
-                (to_storage(now), by, pack_id, PackState.ACTIVE.value, by),
+        with self._write() as connection:
+            changed = connection.execute(
+                update(packs)
+                .where(
+                    packs.c.id == pack_id,
+                    packs.c.state == PackState.ACTIVE.value,
+                    packs.c.needs_clearance == 1,
+                    packs.c.cleared_at.is_(None),
+                    packs.c.created_by != by,
+                )
+                .values(cleared_at=to_storage(now), cleared_by=by)
             ).rowcount
         return changed == 1
 
@@ -225,31 +187,40 @@ class PackQueries(AuditQueries):
         No stage is cancelled and the pack's lists stay as they are: a wave that
         gives up lists hands them to ``new_waves``.
         """
-        with self._write():
-            if not self._still(pack) or not all(
-                self._db.execute(
-                    "SELECT 1 FROM stages WHERE id = ? AND pack_id = ? AND state = ? "
-                    "AND expanded = 0",
-                    (wave.stage_id, pack.id, StageState.SCHEDULED.value),
-                ).fetchone()
-                for wave in moved_waves
-            ):
+        with self._write() as connection:
+            if not self._still(connection, pack):
                 return False
-            self._db.execute(
-                "UPDATE packs SET lift_at = ?, lift_seq = lift_seq + 1 WHERE id = ?",
-                (to_storage(lift_at), pack.id),
+            ids = [wave.stage_id for wave in moved_waves]
+            unstarted = connection.execute(
+                select(func.count())
+                .select_from(stages)
+                .where(
+                    stages.c.id.in_(ids),
+                    stages.c.pack_id == pack.id,
+                    stages.c.state == StageState.SCHEDULED.value,
+                    stages.c.expanded == 0,
+                )
+            ).scalar_one()
+            if unstarted != len(set(ids)):
+                return False
+            connection.execute(
+                update(packs)
+                .where(packs.c.id == pack.id)
+                .values(lift_at=to_storage(lift_at), lift_seq=packs.c.lift_seq + 1)
             )
-            self._db.execute(
-                "UPDATE stages SET due_at = ? WHERE pack_id = ? AND kind = ?",
-                (to_storage(lift_at), pack.id, StageKind.LIVE.value),
+            connection.execute(
+                update(stages)
+                .where(stages.c.pack_id == pack.id, stages.c.kind == StageKind.LIVE.value)
+                .values(due_at=to_storage(lift_at))
             )
             for wave in moved_waves:
-                self._db.execute(
-                    "UPDATE stages SET due_at = ?, list_keys = ? WHERE id = ?",
-                    (to_storage(wave.due_at), ",".join(wave.list_keys), wave.stage_id),
+                connection.execute(
+                    update(stages)
+                    .where(stages.c.id == wave.stage_id)
+                    .values(due_at=to_storage(wave.due_at), list_keys=",".join(wave.list_keys))
                 )
-            self._insert_stages(pack.id, new_waves)
-            self._add_follow_up_if_notified(pack.id, follow_up)
+            self._insert_stages(connection, pack.id, new_waves)
+            self._add_follow_up_if_notified(connection, pack.id, follow_up)
         return True
 
     def amend(
@@ -260,75 +231,85 @@ class PackQueries(AuditQueries):
         follow_up: NewStage,
     ) -> bool:
         """Store a new version; False if the pack changed meanwhile."""
-        with self._write():
-            if not self._still(pack):
+        with self._write() as connection:
+            if not self._still(connection, pack):
                 return False
-            self._insert_version(version, content)
-            self._db.execute(
-                "UPDATE packs SET version = ? WHERE id = ?", (version.version, pack.id)
+            self._insert_version(connection, version, content)
+            connection.execute(
+                update(packs).where(packs.c.id == pack.id).values(version=version.version)
             )
-            self._add_follow_up_if_notified(pack.id, follow_up)
+            self._add_follow_up_if_notified(connection, pack.id, follow_up)
         return True
 
     def withdraw(
         self, pack: Pack, *, by: str, reason: str | None, now: datetime, follow_up: NewStage
     ) -> bool:
         """Cancel the pack and every stage not yet sent; tell holders, if any."""
-        with self._write():
-            if not self._still(pack):
+        with self._write() as connection:
+            if not self._still(connection, pack):
                 return False
             stamp = to_storage(now)
-            self._db.execute(
-                "UPDATE packs SET state = ?, cancelled_at = ?, cancelled_by = ?, "
-                "cancel_reason = ? WHERE id = ?",
-                (PackState.CANCELLED.value, stamp, by, reason, pack.id),
+            connection.execute(
+                update(packs)
+                .where(packs.c.id == pack.id)
+                .values(
+                    state=PackState.CANCELLED.value,
+                    cancelled_at=stamp,
+                    cancelled_by=by,
+                    cancel_reason=reason,
+                )
             )
-            self._db.execute(
-                "UPDATE stages SET state = ?, finished_at = ?, detail = ? "
-                "WHERE pack_id = ? AND state = ?",
-                (
-                    StageState.CANCELLED.value,
-                    stamp,
-                    "pack withdrawn",
-                    pack.id,
-                    StageState.SCHEDULED.value,
-                ),
+            connection.execute(
+                update(stages)
+                .where(stages.c.pack_id == pack.id, stages.c.state == StageState.SCHEDULED.value)
+                .values(
+                    state=StageState.CANCELLED.value, finished_at=stamp, detail="pack withdrawn"
+                )
             )
-            self._add_follow_up_if_notified(pack.id, follow_up)
+            self._add_follow_up_if_notified(connection, pack.id, follow_up)
         return True
 
     def may_hold_notice(self, pack_id: str) -> bool:
         """Whether anyone may hold the embargoed material: sent, or being sent, it."""
-        holding = ", ".join("?" for _ in _HOLDING)
-        row = self._db.execute(
-            f"SELECT EXISTS (SELECT 1 FROM deliveries WHERE pack_id = ? AND state = 'sent' "
-            f"AND kind IN ({holding})) OR EXISTS (SELECT 1 FROM stages WHERE pack_id = ? "
-            f"AND state = 'sending' AND kind IN ({holding}))",
-            (pack_id, *_HOLDING, pack_id, *_HOLDING),
-        ).fetchone()
-        return bool(row[0])
+        with self._read() as connection:
+            return self._may_hold_notice(connection, pack_id)
 
-    def _add_follow_up_if_notified(self, pack_id: str, follow_up: NewStage) -> None:
-        if self.may_hold_notice(pack_id):
-            self._insert_stages(pack_id, [follow_up])
+    def _may_hold_notice(self, connection: Connection, pack_id: str) -> bool:
+        sent = exists().where(
+            deliveries.c.pack_id == pack_id,
+            deliveries.c.state == DeliveryState.SENT.value,
+            deliveries.c.kind.in_(_HOLDING),
+        )
+        sending = exists().where(
+            stages.c.pack_id == pack_id,
+            stages.c.state == StageState.SENDING.value,
+            stages.c.kind.in_(_HOLDING),
+        )
+        return bool(connection.execute(select(or_(sent, sending))).scalar())
 
-    def _still(self, pack: Pack) -> bool:
+    def _add_follow_up_if_notified(
+        self, connection: Connection, pack_id: str, follow_up: NewStage
+    ) -> None:
+        if self._may_hold_notice(connection, pack_id):
+            self._insert_stages(connection, pack_id, [follow_up])
+
+    def _still(self, connection: Connection, pack: Pack) -> bool:
         """The pack is active and unchanged since the caller read it, and not yet live."""
-        row = self._db.execute(
-            "SELECT 1 FROM packs p WHERE p.id = ? AND p.state = ? AND p.version = ? "
-            "AND p.lift_seq = ? AND EXISTS (SELECT 1 FROM stages s WHERE s.pack_id = p.id "
-            "AND s.kind = ? AND s.state = ?)",
-            (
-                pack.id,
-                PackState.ACTIVE.value,
-                pack.version,
-                pack.lift_seq,
-                StageKind.LIVE.value,
-                StageState.SCHEDULED.value,
-            ),
-        ).fetchone()
+        self._lock_pack(connection, pack.id)
+        live_scheduled = exists().where(
+            stages.c.pack_id == pack.id,
+            stages.c.kind == StageKind.LIVE.value,
+            stages.c.state == StageState.SCHEDULED.value,
+        )
+        row = connection.execute(
+            select(literal(1)).where(
+                and_(
+                    packs.c.id == pack.id,
+                    packs.c.state == PackState.ACTIVE.value,
+                    packs.c.version == pack.version,
+                    packs.c.lift_seq == pack.lift_seq,
+                    live_scheduled,
+                )
+            )
+        ).first()
         return row is not None
-
-
-def _sealed(row: sqlite3.Row | tuple[bytes, bytes, bytes | None]) -> SealedContent:
-    return SealedContent(bytes(row[0]), bytes(row[1]), None if row[2] is None else bytes(row[2]))

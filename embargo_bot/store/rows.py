@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +21,7 @@ from embargo_bot.domain.packs import (
 )
 from embargo_bot.domain.times import from_storage, to_storage
 
-Row = tuple[Any, ...]
+Row = Sequence[Any]
 
 
 def optional_time(text: str | None) -> datetime | None:

@@ -12,6 +12,11 @@ whether it may start, so two instances can never both start it:
 - a follow-up (changed, updated, withdrawn) waits while anyone is being given
   the material, and for earlier follow-ups, so "who holds the notice" is
   settled when it starts.
+
+On PostgreSQL the claim first locks its pack's row, as every change to a
+pack does, so the rules above see the other stages as they are committed;
+reclaiming skips stages whose rows another instance has locked (it is
+renewing or finishing them) rather than waiting on them.
 """
 
 from __future__ import annotations
@@ -19,14 +24,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy import exists, or_, select, text, update
+
 from embargo_bot.domain.errors import StoreError
 from embargo_bot.domain.packs import NewStage, PackState, Stage, StageKind, StageState
 from embargo_bot.domain.times import to_storage
 from embargo_bot.store import rows
 from embargo_bot.store.pack_queries import PackQueries
-from embargo_bot.store.schema import STAGE_COLUMNS
+from embargo_bot.store.tables import STAGE_COLUMNS, packs, stages
 
-_CLAIM = f"""
+# One statement, so that every rule is checked against the same rows it changes.
+_CLAIM = text(f"""
 UPDATE stages SET state = 'sending', owner = :owner, lease_until = :lease_until,
     started_at = COALESCE(started_at, :now)
 WHERE id = :stage_id AND state = 'scheduled' AND due_at <= :now
@@ -50,18 +58,16 @@ AND NOT EXISTS (
             AND other.state IN ('scheduled', 'sending'))
     )
 )
-"""
+""")
 
 
 class StageQueries(PackQueries):
     def stages(self, pack_id: str) -> list[Stage]:
-        query = f"SELECT {STAGE_COLUMNS} FROM stages WHERE pack_id = ? ORDER BY due_at, id"
-        return [rows.stage(row) for row in self._db.execute(query, (pack_id,))]
+        query = select(*STAGE_COLUMNS).where(stages.c.pack_id == pack_id)
+        return [rows.stage(row) for row in self._rows(query.order_by(stages.c.due_at, stages.c.id))]
 
     def stage(self, stage_id: int) -> Stage:
-        row = self._db.execute(
-            f"SELECT {STAGE_COLUMNS} FROM stages WHERE id = ?", (stage_id,)
-        ).fetchone()
+        row = self._first(select(*STAGE_COLUMNS).where(stages.c.id == stage_id))
         if row is None:
             raise StoreError(f"no stage {stage_id}")
         return rows.stage(row)
@@ -74,19 +80,25 @@ class StageQueries(PackQueries):
         raise StoreError(f"pack {pack_id!r} has no {kind} stage")
 
     def add_stage(self, pack_id: str, stage: NewStage) -> int:
-        with self._write():
-            return self._insert_stages(pack_id, [stage])[0]
+        with self._write() as connection:
+            return self._insert_stages(connection, pack_id, [stage])[0]
 
     def runnable_stages(self) -> list[Stage]:
         """Scheduled stages that could start at their time: cleared, or needing no clearance."""
         query = (
-            f"SELECT {', '.join('s.' + c.strip() for c in STAGE_COLUMNS.split(','))} "
-            "FROM stages s JOIN packs p ON p.id = s.pack_id WHERE s.state = ? "
-            "AND (p.needs_clearance = 0 OR p.cleared_at IS NOT NULL OR s.kind IN (?, ?)) "
-            "ORDER BY s.due_at, s.id"
+            select(*STAGE_COLUMNS)
+            .join(packs, packs.c.id == stages.c.pack_id)
+            .where(
+                stages.c.state == StageState.SCHEDULED.value,
+                or_(
+                    packs.c.needs_clearance == 0,
+                    packs.c.cleared_at.is_not(None),
+                    stages.c.kind.in_([StageKind.TEST.value, StageKind.REPORT.value]),
+                ),
+            )
+            .order_by(stages.c.due_at, stages.c.id)
         )
-        params = (StageState.SCHEDULED.value, StageKind.TEST.value, StageKind.REPORT.value)
-        return [rows.stage(row) for row in self._db.execute(query, params)]
+        return [rows.stage(row) for row in self._rows(query)]
 
     def claim_stage(self, stage_id: int, owner: str, now: datetime, lease_until: datetime) -> bool:
         """Take a stage for sending; False if it may not start yet or someone has it."""
@@ -96,51 +108,70 @@ class StageQueries(PackQueries):
             "now": to_storage(now),
             "stage_id": stage_id,
         }
-        with self._write():
-            claimed = self._db.execute(_CLAIM, params).rowcount
+        with self._write() as connection:
+            pack_id = connection.execute(
+                select(stages.c.pack_id).where(stages.c.id == stage_id)
+            ).scalar()
+            if pack_id is None:
+                return False
+            self._lock_pack(connection, pack_id)
+            claimed = connection.execute(_CLAIM, params).rowcount
         return claimed == 1
 
     def renew_lease(self, stage_id: int, owner: str, lease_until: datetime) -> bool:
-        with self._write():
-            renewed = self._db.execute(
-                "UPDATE stages SET lease_until = ? WHERE id = ? AND owner = ? AND state = ?",
-                (to_storage(lease_until), stage_id, owner, StageState.SENDING.value),
+        with self._write() as connection:
+            renewed = connection.execute(
+                update(stages)
+                .where(
+                    stages.c.id == stage_id,
+                    stages.c.owner == owner,
+                    stages.c.state == StageState.SENDING.value,
+                )
+                .values(lease_until=to_storage(lease_until))
             ).rowcount
         return renewed == 1
 
     def release_stage(self, stage_id: int, owner: str) -> bool:
         """Hand a stage back unfinished (a clean stop), so the next start resumes it."""
-        with self._write():
-            released = self._db.execute(
-                "UPDATE stages SET state = ?, owner = NULL, lease_until = NULL "
-                "WHERE id = ? AND owner = ? AND state = ?",
-                (StageState.SCHEDULED.value, stage_id, owner, StageState.SENDING.value),
+        with self._write() as connection:
+            released = connection.execute(
+                update(stages)
+                .where(
+                    stages.c.id == stage_id,
+                    stages.c.owner == owner,
+                    stages.c.state == StageState.SENDING.value,
+                )
+                .values(state=StageState.SCHEDULED.value, owner=None, lease_until=None)
             ).rowcount
         return released == 1
 
     def reclaim_abandoned(self, now: datetime, dead_owners: Sequence[str] = ()) -> int:
         """Put back stages whose sender died: its lease ran out, or it is known dead."""
-        back = (StageState.SCHEDULED.value, StageState.SENDING.value)
-        with self._write():
-            reclaimed = self._db.execute(
-                "UPDATE stages SET state = ?, owner = NULL, lease_until = NULL "
-                "WHERE state = ? AND lease_until < ?",
-                (*back, to_storage(now)),
+        abandoned = or_(stages.c.lease_until < to_storage(now), stages.c.owner.in_(dead_owners))
+        sending = stages.c.state == StageState.SENDING.value
+        with self._write() as connection:
+            picked = (
+                connection.execute(
+                    select(stages.c.id).where(sending, abandoned).with_for_update(skip_locked=True)
+                )
+                .scalars()
+                .all()
+            )
+            if not picked:
+                return 0
+            return connection.execute(
+                update(stages)
+                .where(stages.c.id.in_(picked), sending, abandoned)
+                .values(state=StageState.SCHEDULED.value, owner=None, lease_until=None)
             ).rowcount
-            for owner in dead_owners:
-                reclaimed += self._db.execute(
-                    "UPDATE stages SET state = ?, owner = NULL, lease_until = NULL "
-                    "WHERE state = ? AND owner = ?",
-                    (*back, owner),
-                ).rowcount
-        return reclaimed
 
     def stage_owners(self) -> list[str]:
-        rows_ = self._db.execute(
-            "SELECT DISTINCT owner FROM stages WHERE state = ? AND owner IS NOT NULL",
-            (StageState.SENDING.value,),
+        query = (
+            select(stages.c.owner)
+            .distinct()
+            .where(stages.c.state == StageState.SENDING.value, stages.c.owner.is_not(None))
         )
-        return [row[0] for row in rows_]
+        return [row[0] for row in self._rows(query)]
 
     def finish_stage(
         self,
@@ -158,27 +189,33 @@ class StageQueries(PackQueries):
         commit, so a crash cannot finish a stage and lose its report.
         """
         expected = StageState.SCHEDULED if owner is None else StageState.SENDING
-        with self._write():
-            finished = self._db.execute(
-                "UPDATE stages SET state = ?, finished_at = ?, detail = ?, lease_until = NULL "
-                "WHERE id = ? AND state = ? AND owner IS ?",
-                (state.value, to_storage(now), detail, stage_id, expected.value, owner),
+        with self._write() as connection:
+            pack_id = connection.execute(
+                select(stages.c.pack_id).where(stages.c.id == stage_id)
+            ).scalar()
+            if pack_id is None:
+                return False
+            self._lock_pack(connection, pack_id)
+            finished = connection.execute(
+                update(stages)
+                .where(
+                    stages.c.id == stage_id,
+                    stages.c.state == expected.value,
+                    stages.c.owner.is_(None) if owner is None else stages.c.owner == owner,
+                )
+                .values(
+                    state=state.value, finished_at=to_storage(now), detail=detail, lease_until=None
+                )
             ).rowcount
             if finished and report is not None:
-                pack_id = self._db.execute(
-                    "SELECT pack_id FROM stages WHERE id = ?", (stage_id,)
-                ).fetchone()[0]
-                self._insert_stages(pack_id, [report])
-            self._db.execute(
-                "UPDATE packs SET state = ? WHERE state = ? "
-                "AND id = (SELECT pack_id FROM stages WHERE id = ?) AND NOT EXISTS "
-                "(SELECT 1 FROM stages s WHERE s.pack_id = packs.id AND s.state IN (?, ?))",
-                (
-                    PackState.DONE.value,
-                    PackState.ACTIVE.value,
-                    stage_id,
-                    StageState.SCHEDULED.value,
-                    StageState.SENDING.value,
-                ),
+                self._insert_stages(connection, pack_id, [report])
+            still_open = exists().where(
+                stages.c.pack_id == pack_id,
+                stages.c.state.in_([StageState.SCHEDULED.value, StageState.SENDING.value]),
+            )
+            connection.execute(
+                update(packs)
+                .where(packs.c.id == pack_id, packs.c.state == PackState.ACTIVE.value, ~still_open)
+                .values(state=PackState.DONE.value)
             )
         return finished == 1

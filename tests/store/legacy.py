@@ -1,8 +1,9 @@
-"""The store's tables. Bump ``SCHEMA_VERSION`` with any change to them."""
+"""The store as the release before migrations made it: raw DDL, to test upgrading in place."""
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+import sqlite3
+from pathlib import Path
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -109,8 +110,6 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 """
 
-# Defence in depth: the HMAC chain is what proves the log intact, but the
-# store itself also refuses to change or remove an entry.
 TRIGGERS = (
     "CREATE TRIGGER IF NOT EXISTS audit_is_append_only_update BEFORE UPDATE ON audit "
     "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
@@ -118,26 +117,63 @@ TRIGGERS = (
     "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
 )
 
-AUDIT_COLUMNS = "seq, at, actor, action, pack_id, detail, mac"
 
-PACK_COLUMNS = (
-    "p.id, v.title, p.reference, v.url, p.classification, p.contact, p.lift_at, p.list_keys, "
-    "v.pdf_name, p.state, p.created_at, p.created_by, p.version, p.lift_seq, "
-    "p.needs_clearance, p.cleared_at, p.cleared_by, p.cancelled_at, p.cancelled_by, "
-    "p.cancel_reason, p.purged_at"
-)
-PACK_FROM = "packs p JOIN pack_versions v ON v.pack_id = p.id AND v.version = p.version"
+def make_legacy_store(path: Path, *, schema: str = "2") -> None:
+    """What that release's ``Store.open`` left on disk, with one pack in it."""
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.executescript(SCHEMA)
+        for trigger in TRIGGERS:
+            connection.execute(trigger)
+        connection.execute("INSERT INTO meta (name, value) VALUES ('schema', ?)", (schema,))
+        connection.execute(
+            "INSERT INTO packs (id, reference, classification, contact, lift_at, list_keys, "
+            "state, created_at, created_by) VALUES ('old-pack', NULL, 'OFFICIAL', "
+            "'ocu@example.org', '2026-03-02T11:00:00.000000Z', 'alpha', 'active', "
+            "'2026-03-02T09:00:00.000000Z', 'alice')"
+        )
+        connection.execute(
+            "INSERT INTO pack_versions (pack_id, version, title, url, pdf_name, changed, "
+            "changed_by, changed_at, pdf_sealed, release_sealed) VALUES ('old-pack', 1, "
+            "'Old title', 'https://www.gov.example/old', 'old.pdf', '', 'alice', "
+            "'2026-03-02T09:00:00.000000Z', X'01', X'02')"
+        )
+    finally:
+        connection.close()
 
-ATTEMPT_COLUMNS = "stage_id, email, number, at, outcome, code, reply"
 
-VERSION_COLUMNS = "pack_id, version, title, url, pdf_name, changed, note, changed_by, changed_at"
-
-STAGE_COLUMNS = (
-    "id, pack_id, kind, due_at, state, started_at, finished_at, detail, owner, lease_until, "
-    "list_keys, wave, base_lift_seq, base_version, old_lift_at, test_address, test_of, report_of"
-)
-
-DELIVERY_COLUMNS = (
-    "stage_id, pack_id, kind, email, name, list_key, message_id, state, reply, attempts, "
-    "created_at, updated_at, version, lift_seq, next_attempt_at, certificate"
-)
+def table_shapes(path: Path) -> dict[str, object]:
+    """Every table's columns (name, type, not null, default, key), indexes and triggers."""
+    connection = sqlite3.connect(path)
+    try:
+        names = [
+            row[0]
+            for row in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name NOT IN ('alembic_version', 'sqlite_sequence') ORDER BY name"
+            )
+        ]
+        shapes: dict[str, object] = {}
+        for name in names:
+            columns = [row[1:] for row in connection.execute(f"PRAGMA table_info({name})")]
+            keys = sorted(
+                (row[2], row[3], row[4])
+                for row in connection.execute(f"PRAGMA foreign_key_list({name})")
+            )
+            indexes = sorted(
+                (row[1], row[2])
+                for row in connection.execute(f"PRAGMA index_list({name})")
+                if not row[1].startswith("sqlite_autoindex")
+            )
+            shapes[name] = (columns, keys, indexes)
+        shapes["triggers"] = sorted(
+            row[0]
+            for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        )
+        shapes["autoincrement"] = "AUTOINCREMENT" in str(
+            connection.execute("SELECT sql FROM sqlite_master WHERE name = 'stages'").fetchone()[0]
+        )
+        return shapes
+    finally:
+        connection.close()

@@ -1,0 +1,163 @@
+"""What only a SQLite store has: its file, the release before migrations, first opens racing."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from embargo_bot.domain.errors import StoreError
+from embargo_bot.store import HEAD, Store, upgrade
+from embargo_bot.store.migrate import script_head
+
+from .legacy import make_legacy_store, table_shapes
+
+
+def revision(path: Path) -> str:
+    connection = sqlite3.connect(path)
+    try:
+        return str(connection.execute("SELECT version_num FROM alembic_version").fetchone()[0])
+    finally:
+        connection.close()
+
+
+def test_the_code_knows_the_newest_migration() -> None:
+    assert script_head() == HEAD
+
+
+def test_a_new_store_is_created_at_the_newest_revision(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "store.db"
+    Store.open(path).close()
+    assert revision(path) == HEAD
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def at_revision(path: Path, revision: str) -> None:
+    """A store as an older release made it: migrated only so far."""
+    from alembic import command
+
+    from embargo_bot.store.engine import make_engine
+    from embargo_bot.store.migrate import _config
+    from embargo_bot.store.target import sqlite_target
+
+    engine = make_engine(sqlite_target(path))
+    try:
+        with engine.begin() as connection:
+            command.upgrade(_config(connection), revision)
+    finally:
+        engine.dispose()
+
+
+def test_revision_one_is_the_schema_the_release_before_it_made(tmp_path: Path) -> None:
+    made_by_migration, made_by_release = tmp_path / "migrated.db", tmp_path / "release.db"
+    at_revision(made_by_migration, "0001")
+    make_legacy_store(made_by_release)
+    assert table_shapes(made_by_migration) == table_shapes(made_by_release)
+
+
+def tables(path: Path) -> set[str]:
+    with sqlite3.connect(path) as connection:
+        return {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+
+
+def test_a_store_made_before_migrations_is_refused_until_upgraded_then_kept(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    make_legacy_store(path)
+    with pytest.raises(StoreError) as refused:
+        Store.open(path)
+    assert str(refused.value) == (
+        f"the store at {path} is at revision 0001; this embargo-bot needs {HEAD}: "
+        "run `embargo-bot db upgrade`"
+    )
+    assert "alembic_version" not in tables(path), "refusing changed nothing"
+    assert upgrade(path) == ("0001", HEAD)
+    store = Store.open(path)
+    try:
+        assert [p.id for p in store.packs()] == ["old-pack"]
+        assert store.get_pack("old-pack").title == "Old title"
+        assert store.meta("schema") == b"3", "the release before migrations now refuses it"
+    finally:
+        store.close()
+    assert revision(path) == HEAD
+
+
+def test_a_store_at_an_older_revision_is_refused_until_upgraded(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    at_revision(path, "0001")
+    with pytest.raises(StoreError, match=r"at revision 0001; .* run `embargo-bot db upgrade`"):
+        Store.open(path)
+    assert upgrade(path) == ("0001", HEAD)
+    Store.open(path).close()
+
+
+def test_a_store_of_an_unknown_schema_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "odd.db"
+    make_legacy_store(path, schema="1")
+    with pytest.raises(StoreError, match=r"schema version 1; this embargo-bot reads version 2"):
+        Store.open(path)
+    assert "alembic_version" not in tables(path)
+
+
+def test_a_store_from_a_newer_release_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "newer.db"
+    Store.open(path).close()
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(StoreError, match=r"at revision 9999, which this embargo-bot .* not know"):
+        Store.open(path)
+
+
+def test_upgrade_is_idempotent_and_needs_a_store(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    with pytest.raises(StoreError, match=r"no store at .*store.db to upgrade"):
+        upgrade(path)
+    assert not path.exists()
+    make_legacy_store(path)
+    assert upgrade(path) == ("0001", HEAD)
+    assert upgrade(path) == (HEAD, HEAD)
+    before = path.read_bytes()
+    assert upgrade(path) == (HEAD, HEAD)
+    assert path.read_bytes() == before
+
+
+def test_without_create_a_missing_store_is_an_error_and_nothing_is_made(tmp_path: Path) -> None:
+    path = tmp_path / "missing.db"
+    with pytest.raises(StoreError, match=r"no store at .*missing.db: `embargo-bot run` or `queue`"):
+        Store.open(path, create=False)
+    assert list(tmp_path.iterdir()) == []
+    Store.open(path).close()
+    Store.open(path, create=False).close()
+
+
+def test_commands_creating_one_store_at_once_all_succeed(tmp_path: Path) -> None:
+    path = tmp_path / "race.db"
+    # Each process waits for a start file, then opens: as `run` and `queue` started together.
+    go = tmp_path / "go"
+    script = (
+        "import sys, time, pathlib\n"
+        "from embargo_bot.store import Store\n"
+        "go = pathlib.Path(sys.argv[2])\n"
+        "while not go.exists(): time.sleep(0.001)\n"
+        "store = Store.open(pathlib.Path(sys.argv[1]))\n"
+        "store.set_meta('opened by ' + sys.argv[3], b'1')\n"
+        "store.close()\n"
+    )
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(path), str(go), str(n)], stderr=subprocess.PIPE
+        )
+        for n in range(8)
+    ]
+    go.touch()
+    errors = [process.communicate(timeout=60)[1] for process in processes]
+    assert [process.returncode for process in processes] == [0] * 8, errors
+    store = Store.open(path)
+    try:
+        assert all(store.meta(f"opened by {n}") == b"1" for n in range(8))
+    finally:
+        store.close()
