@@ -114,7 +114,7 @@ def test_an_existing_store_is_checked_against_the_key(
         code, out, _ = doctor(capsys)
         assert code == 0, out
         assert lines_of(out)["key"] == "OK key: EMBARGO_BOT_KEY opens this store"
-        assert "schema version" in lines_of(out)["store"]
+        assert "at revision" in lines_of(out)["store"]
 
         monkeypatch.setenv("EMBARGO_BOT_KEY", new_key())
         code, out, _ = doctor(capsys, "--json")

@@ -48,7 +48,13 @@ def test_defaults() -> None:
         ("EMBARGO_BOT_FROM", "Ops <ops@gov.example>", "sender", "Ops <ops@gov.example>"),
         ("EMBARGO_BOT_FROM", "Ops <ops@gov.example>", "sender_address", "ops@gov.example"),
         ("EMBARGO_BOT_TIMEZONE", "America/New_York", "zone", ZoneInfo("America/New_York")),
-        ("EMBARGO_BOT_DATABASE", "/var/lib/eb.db", "database", Path("/var/lib/eb.db")),
+        ("EMBARGO_BOT_DATABASE", "/var/lib/eb.db", "database", "/var/lib/eb.db"),
+        (
+            "EMBARGO_BOT_DATABASE",
+            "postgresql://embargo@/embargo?host=/run/postgresql",
+            "database",
+            "postgresql://embargo@/embargo?host=/run/postgresql",
+        ),
     ],
 )
 def test_environment_is_read(
@@ -194,7 +200,7 @@ def test_env_file_is_read_and_other_keys_ignored(tmp_path: Path) -> None:
     assert set(dumped) == set(Settings.model_fields)
     assert "abc123" not in repr(settings)
     # The database setting is ours, not the unrelated DATABASE_URL.
-    assert settings.database == Path("embargo-bot.db")
+    assert settings.database == "embargo-bot.db"
 
 
 def test_env_file_is_the_default_in_the_working_folder(tmp_path: Path) -> None:

@@ -55,6 +55,12 @@ def choose_store(value: str | Path, *, password: str | None = None) -> StoreTarg
     Without either, libpq's own PGPASSFILE or ~/.pgpass applies, as for psql.
     """
     if isinstance(value, Path):
+        # A URL read as a Path has lost a slash ("postgresql:/…"): never a file to create.
+        if _SCHEME.match(str(value).replace(":/", "://", 1)):
+            raise ConfigError(
+                f"{SETTING}: {mask(str(value))!r} looks like a URL read as a file path; "
+                "give a file path for SQLite, or postgresql://USER@HOST/DATABASE"
+            )
         return sqlite_target(value)
     text = value.strip()
     if not text:

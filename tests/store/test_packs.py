@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from embargo_bot.domain.errors import StoreError
-from embargo_bot.domain.packs import PackState, PackVersion, StageKind, StageState
+from embargo_bot.domain.packs import MovedWave, PackState, PackVersion, StageKind, StageState
 from embargo_bot.store import SealedContent, Store
 
 from .builders import (
@@ -95,32 +95,44 @@ def test_approval_needs_a_pack_that_needs_it_and_is_active(store: Store) -> None
     assert not store.approve(gated.id, "bob", minutes(2))
 
 
-def test_reschedule_moves_the_lift_and_replaces_unsent_waves(store: Store) -> None:
+def test_reschedule_moves_the_lift_and_only_the_waves_it_is_given(store: Store) -> None:
     pack = add(store, a_pack(), notice(1), notice(2, minutes(30)), live())
+    wave_1 = stage_id(store, pack.id, StageKind.NOTICE, 1)
     wave_2 = stage_id(store, pack.id, StageKind.NOTICE, 2)
     new_lift = LIFT + (LIFT - T0)
     assert store.reschedule(
         pack,
         lift_at=new_lift,
-        list_keys=("alpha",),
-        replace_waves=[wave_2],
-        new_waves=[notice(2, minutes(90), ("alpha",))],
+        moved_waves=[MovedWave(wave_2, minutes(90), ("alpha",))],
+        new_waves=[notice(3, minutes(95), ("beta",))],
         follow_up=follow_up(StageKind.CHANGED),
-        now=minutes(5),
     )
     moved = store.get_pack(pack.id)
-    assert (moved.lift_at, moved.lift_seq, moved.list_keys) == (new_lift, 2, ("alpha",))
+    assert (moved.lift_at, moved.lift_seq, moved.list_keys) == (new_lift, 2, pack.list_keys)
     assert store.stage_of(pack.id, StageKind.LIVE).due_at == new_lift
-    replaced = store.stage(wave_2)
-    assert replaced.state is StageState.CANCELLED and replaced.finished_at == minutes(5)
+    assert store.stage(wave_1).due_at == store.stages(pack.id)[0].due_at  # not named: kept
     waves = [s for s in store.stages(pack.id) if s.kind is StageKind.NOTICE]
-    assert [(s.wave, s.state, s.list_keys) for s in waves] == [
-        (1, StageState.SCHEDULED, ()),
-        (2, StageState.CANCELLED, ()),
-        (2, StageState.SCHEDULED, ("alpha",)),
+    assert [(s.wave, s.state, s.due_at, s.list_keys) for s in waves] == [
+        (1, StageState.SCHEDULED, store.stage(wave_1).due_at, ()),
+        (2, StageState.SCHEDULED, minutes(90), ("alpha",)),
+        (3, StageState.SCHEDULED, minutes(95), ("beta",)),
     ]
-    # Nobody held the notice yet, so there is nobody to tell.
+    # Nothing was cancelled, and nobody held the notice yet, so nobody is told.
     assert all(s.kind is not StageKind.CHANGED for s in store.stages(pack.id))
+
+
+def test_reschedule_refuses_to_move_a_wave_that_has_started(store: Store) -> None:
+    pack = add(store, a_pack(), notice(1), live())
+    wave_1 = stage_id(store, pack.id, StageKind.NOTICE, 1)
+    send(store, wave_1, ["one@alpha.example"])
+    assert not store.reschedule(
+        pack,
+        lift_at=minutes(500),
+        moved_waves=[MovedWave(wave_1, minutes(400), ())],
+        new_waves=[],
+        follow_up=follow_up(StageKind.CHANGED),
+    )
+    assert store.get_pack(pack.id).lift_seq == 1
 
 
 def test_reschedule_tells_holders_when_someone_may_hold_the_notice(store: Store) -> None:
@@ -130,11 +142,9 @@ def test_reschedule_tells_holders_when_someone_may_hold_the_notice(store: Store)
     assert store.reschedule(
         pack,
         lift_at=minutes(500),
-        list_keys=pack.list_keys,
-        replace_waves=[],
+        moved_waves=[],
         new_waves=[],
         follow_up=follow_up(StageKind.CHANGED, minutes(6)),
-        now=minutes(6),
     )
     changed = [s for s in store.stages(pack.id) if s.kind is StageKind.CHANGED]
     assert [(s.state, s.due_at) for s in changed] == [(StageState.SCHEDULED, minutes(6))]
@@ -145,22 +155,18 @@ def test_changes_on_a_stale_view_return_false_and_change_nothing(store: Store) -
     assert store.reschedule(
         pack,
         lift_at=minutes(400),
-        list_keys=pack.list_keys,
-        replace_waves=[],
+        moved_waves=[],
         new_waves=[],
         follow_up=follow_up(StageKind.CHANGED),
-        now=minutes(1),
     )
     stale = pack  # lift_seq 1; the store is at 2 now
     current = store.get_pack(pack.id)
     assert not store.reschedule(
         stale,
         lift_at=minutes(700),
-        list_keys=pack.list_keys,
-        replace_waves=[],
+        moved_waves=[],
         new_waves=[],
         follow_up=follow_up(StageKind.CHANGED),
-        now=minutes(2),
     )
     version_2 = replace(first_version(pack), version=2, title="Amended", changed=("title",))
     assert not store.amend(stale, version_2, SEALED, follow_up(StageKind.UPDATED))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,11 @@ from .builders import T0, add
 
 
 @pytest.fixture
-def empty_database(postgres_server: PostgresServer) -> str:
+def empty_database(postgres_server: PostgresServer) -> Iterator[str]:
     """A database with nothing in it yet: its name."""
-    return postgres_server.new_database()
+    name = postgres_server.new_database()
+    yield name
+    postgres_server.drop_database(name)
 
 
 def test_a_new_store_is_created_at_the_newest_revision(

@@ -127,7 +127,7 @@ def test_upgrade_is_idempotent_and_needs_a_store(tmp_path: Path) -> None:
 
 def test_without_create_a_missing_store_is_an_error_and_nothing_is_made(tmp_path: Path) -> None:
     path = tmp_path / "missing.db"
-    with pytest.raises(StoreError, match=r"no store at .*missing.db: `embargo-bot run` or `queue`"):
+    with pytest.raises(StoreError, match=r"no store at .*missing.db \(EMBARGO_BOT_DATABASE\)"):
         Store.open(path, create=False)
     assert list(tmp_path.iterdir()) == []
     Store.open(path).close()

@@ -283,3 +283,80 @@ def test_two_connections_racing_for_a_stage_one_wins(open_store: OpenStore) -> N
     assert sorted(wins["a"] + wins["b"]) == stages, "each stage to exactly one racer"
     assert {setup.stage(s).owner for s in wins["a"]} <= {"a"}
     assert {setup.stage(s).owner for s in wins["b"]} <= {"b"}
+
+
+def test_the_last_two_stages_finishing_at_once_still_close_the_pack(
+    open_store: OpenStore,
+) -> None:
+    setup = open_store()
+    rounds = 10
+    packs = [add(setup, a_pack(f"pair-{n}"), live(T0), notice(1, T0)) for n in range(rounds)]
+    pairs = [[s.id for s in setup.stages(pack.id)] for pack in packs]
+    for pair in pairs:
+        for stage, owner in zip(pair, ("a", "b"), strict=True):
+            assert setup.claim_stage(stage, owner, T0, minutes(5)), "waves of one kind wait"
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def finish(index: int, owner: str) -> None:
+        store = open_store(closed_by_caller=True)
+        try:
+            for pair in pairs:
+                barrier.wait(timeout=10)
+                assert store.finish_stage(
+                    pair[index], minutes(1), StageState.DONE, None, owner=owner
+                )
+        except BaseException as exc:  # reported below, in the test's own thread
+            errors.append(exc)
+            barrier.abort()
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=finish, args=(i, o)) for i, o in ((0, "a"), (1, "b"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors, errors
+    assert [setup.get_pack(pack.id).state for pack in packs] == [PackState.DONE] * rounds
+
+
+def test_a_withdrawal_racing_the_live_claim_never_both_succeed(open_store: OpenStore) -> None:
+    setup = open_store()
+    packs = [add(setup, a_pack(f"lift-{n}"), live(T0)) for n in range(10)]
+    barrier = threading.Barrier(2)
+    outcomes: dict[str, list[bool]] = {"claimed": [], "withdrawn": []}
+    errors: list[BaseException] = []
+
+    def act(name: str) -> None:
+        store = open_store(closed_by_caller=True)
+        try:
+            for pack in packs:
+                barrier.wait(timeout=10)
+                if name == "claimed":
+                    done = store.claim_stage(
+                        stage_id(store, pack.id, StageKind.LIVE), "s", T0, minutes(5)
+                    )
+                else:
+                    done = store.withdraw(
+                        pack,
+                        by="bob",
+                        reason=None,
+                        now=T0,
+                        follow_up=follow_up(StageKind.WITHDRAWN),
+                    )
+                outcomes[name].append(done)
+        except BaseException as exc:  # reported below, in the test's own thread
+            errors.append(exc)
+            barrier.abort()
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=act, args=(name,)) for name in outcomes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors, errors
+    pairs = list(zip(outcomes["claimed"], outcomes["withdrawn"], strict=True))
+    assert all(claimed != withdrawn for claimed, withdrawn in pairs), pairs

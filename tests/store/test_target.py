@@ -114,3 +114,8 @@ def test_other_values_are_refused_naming_the_setting(value: str, expected: str) 
 def test_mask_leaves_urls_without_passwords_alone() -> None:
     plain = "postgresql://embargo@db/embargo?sslmode=verify-full"
     assert mask(plain) == plain
+
+
+def test_a_url_that_reached_the_store_as_a_path_is_refused_not_created() -> None:
+    with pytest.raises(ConfigError, match="looks like a URL read as a file path"):
+        choose_store(Path("postgresql://embargo@/embargo?host=/run/postgresql"))
