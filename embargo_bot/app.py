@@ -11,7 +11,7 @@ from email.utils import parseaddr
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from embargo_bot.domain.errors import KeyMismatchError
+from embargo_bot.domain.errors import ConfigError, KeyMismatchError
 from embargo_bot.domain.times import Clock, utc_now
 from embargo_bot.settings import Settings
 from embargo_bot.store import Store, StoreTarget, choose_store
@@ -20,6 +20,8 @@ from embargo_bot.store import Store, StoreTarget, choose_store
 # markdown-it, S/MIME) are imported where they are first used, not here: every
 # command opens an App, and `list` or `--help` must not pay for sending.
 if TYPE_CHECKING:
+    from embargo_bot.delivery.link_gate import LinkGate
+    from embargo_bot.delivery.link_schedule import LinkWatchRules
     from embargo_bot.delivery.scheduler import Service
     from embargo_bot.delivery.stage_runner import StageRunner
     from embargo_bot.messages.builder import MessageBuilder
@@ -115,7 +117,39 @@ class App:
             return None
         return load_signer(settings.smime_key, settings.smime_cert, now=self.clock())
 
-    def runner(self) -> StageRunner:
+    def link_gate(self, owner: str, rules: LinkWatchRules | None = None) -> LinkGate | None:
+        """The live stage's link check, on one HTTP client for the service's life; None if off.
+
+        `rules`: the check's timing (tests scale it down); by default the issue's, with
+        EMBARGO_BOT_LINK_WAIT.
+        """
+        from embargo_bot.delivery.link_check import LinkChecker, LinkCheckSetupError
+        from embargo_bot.delivery.link_gate import GateConfig, LinkGate
+        from embargo_bot.delivery.link_schedule import LinkWatchRules
+
+        settings = self.settings
+        if not settings.link_check:
+            return None
+        try:
+            checker = LinkChecker(ca_file=settings.link_ca_file)
+        except LinkCheckSetupError as exc:
+            raise ConfigError(str(exc)) from None
+        return LinkGate(
+            store=self.store,
+            config=GateConfig(
+                checker=checker,
+                rules=rules or LinkWatchRules(wait=settings.link_wait),
+                zone=settings.zone,
+                lease=timedelta(seconds=settings.lease_seconds),
+            ),
+            clock=self.clock,
+            owner=owner,
+            audit=lambda action, pack_id, **detail: self.audit(
+                action, pack_id, actor=f"service {owner}", **detail
+            ),
+        )
+
+    def runner(self, link_rules: LinkWatchRules | None = None) -> StageRunner:
         from embargo_bot.delivery.retry import RetryPolicy
         from embargo_bot.delivery.scheduler import new_owner_id
         from embargo_bot.delivery.smtp import RelayConfig
@@ -148,15 +182,16 @@ class App:
             audit=lambda action, pack_id, **detail: self.audit(
                 action, pack_id, actor=f"service {owner}", **detail
             ),
+            gate=self.link_gate(owner, link_rules),
         )
 
-    def service(self) -> Service:
+    def service(self, link_rules: LinkWatchRules | None = None) -> Service:
         from embargo_bot.delivery.scheduler import Service
 
         retain = self.settings.retain_days
         return Service(
             store=self.store,
-            runner=self.runner(),
+            runner=self.runner(link_rules),
             clock=self.clock,
             poll_interval=self.settings.poll_interval,
             retain=None if retain is None else timedelta(days=retain),

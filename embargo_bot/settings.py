@@ -105,6 +105,25 @@ class Settings(BaseSettings):
     poll_interval: Annotated[float, Field(gt=0, le=60)] = 1.0
     lease_seconds: Annotated[float, Field(ge=5, le=3600)] = 30.0
     live_domains: str | None = None
+    # At the lift, the live email waits for the pack's page to answer (issue 12).
+    link_check: bool = True
+    link_wait: Duration = timedelta(minutes=30)
+    link_ca_file: Path | None = None
+
+    @field_validator("link_wait")
+    @classmethod
+    def _sensible_link_wait(cls, value: timedelta) -> timedelta:
+        # Past a day the live email is no longer news; under a second there is no wait.
+        if not timedelta(seconds=1) <= value <= timedelta(hours=24):
+            raise ValueError("must be between 1s and 24h, e.g. 30m")
+        return value
+
+    @field_validator("link_ca_file")
+    @classmethod
+    def _readable_ca_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{value} is not a readable file; point it at a PEM file or unset it")
+        return value
 
     @field_validator("live_domains")
     @classmethod

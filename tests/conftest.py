@@ -140,6 +140,9 @@ def make_settings(tmp_path: Path, lists_dir: Path, key: str) -> Callable[..., Se
             "poll_interval": 0.1,
             "lease_seconds": 5,
             "require_clearance": False,
+            # The packs' live URLs are on .example, which no check can reach: tests of the
+            # link check (test_link_gate.py) turn it on with a site of their own.
+            "link_check": False,
         }
         values.update(overrides)
         return load_settings(**values)
@@ -339,6 +342,7 @@ def env(
         "EMBARGO_BOT_SMTP_PORT": "2525",
         "EMBARGO_BOT_SMTP_SECURITY": "none",
         "EMBARGO_BOT_REQUIRE_CLEARANCE": "false",
+        "EMBARGO_BOT_LINK_CHECK": "false",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -461,6 +465,7 @@ def cli(
         "EMBARGO_BOT_SMTP_HOST": "127.0.0.1",
         "EMBARGO_BOT_SMTP_SECURITY": "none",
         "EMBARGO_BOT_REQUIRE_CLEARANCE": "false",
+        "EMBARGO_BOT_LINK_CHECK": "false",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)

@@ -42,6 +42,8 @@ def queue_command(args: argparse.Namespace, console: Console) -> int:
         reference=args.reference,
         contact=args.contact,
         waves=tuple(args.notice),
+        expect_text=args.expect_text,
+        link_check=args.link_check,
     )
     with open_app(command_settings(), create=True) as app:
         pack = actions.queue_pack(app, request, created_by=current_user(), on_warning=_warn)
@@ -80,6 +82,18 @@ def approve_command(args: argparse.Namespace, console: Console) -> int:
         pack = actions.approve_pack(app, args.pack, approver=current_user())
         when = describe(pack.cleared_at or app.clock(), app.settings.zone)
         return _show_change(args, console, app, f"Cleared {pack.id} ({pack.cleared_by}, {when}).")
+
+
+def release_command(args: argparse.Namespace, console: Console) -> int:
+    from embargo_bot.officials.release import release_pack
+
+    with open_app(command_settings(), create=False) as app:
+        pack = release_pack(app, args.pack, by=current_user())
+        message = (
+            f"Released {pack.id}: the live email goes to every partner within a few seconds, "
+            "without checking the page (`embargo-bot run` must be running)."
+        )
+        return _show_change(args, console, app, message)
 
 
 def reschedule_command(args: argparse.Namespace, console: Console) -> int:

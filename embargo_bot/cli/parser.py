@@ -18,7 +18,7 @@ from embargo_bot.domain.classification import Classification
 from embargo_bot.domain.packs import StageKind
 
 MARKINGS = ", ".join(c.value for c in Classification)
-PREVIEW_KINDS = [k.value for k in StageKind if k not in ("test", "report")]
+PREVIEW_KINDS = [k.value for k in StageKind if k not in ("test", "report", "alert")]
 
 
 class _Version(argparse.Action):
@@ -82,6 +82,18 @@ def _officials_commands(commands: Any) -> None:
     )
     queue.add_argument("--reference", help="a reference partners can quote, e.g. the ISBN")
     queue.add_argument("--contact", help="reply-to address (default: the From address)")
+    queue.add_argument(
+        "--expect-text",
+        metavar="TEXT",
+        help="at the lift the live email waits until the page answers 200 and contains TEXT "
+        "(e.g. the title); without it, a 200 is enough",
+    )
+    queue.add_argument(
+        "--no-link-check",
+        dest="link_check",
+        action="store_false",
+        help="send the live email at the lift without checking the page (e.g. behind a login)",
+    )
     json_flag(queue)
     queue.set_defaults(handler="commands:queue_command")
 
@@ -172,6 +184,20 @@ def _officials_commands(commands: Any) -> None:
     cancel.add_argument("--reason", help="why: told to partners who hold the notice")
     json_flag(cancel)
     cancel.set_defaults(handler="commands:cancel_command")
+
+    release = command(
+        commands,
+        "release",
+        "send the live email without checking the page",
+        "After the lift, when the live email is waiting for the publication page to answer "
+        "(see `show`), send it to every partner now, without the check: for a page that "
+        "cannot be checked, or is up but answers oddly. Recorded in the audit log. Refused "
+        "before the lift and once the live email has gone.",
+        "embargo-bot release serious-organised-crime-7k2q",
+    )
+    pack_argument(release)
+    json_flag(release)
+    release.set_defaults(handler="commands:release_command")
 
     preview = command(
         commands,

@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, timedelta
 from pathlib import Path
 
@@ -83,10 +84,18 @@ class Service:
         self._clock = clock
         self._poll_interval = poll_interval
         self._running: dict[int, asyncio.Task[None]] = {}
+        # The early link watches running, and those done, by (stage, lift): at most one each.
+        self._watching: dict[int, asyncio.Task[None]] = {}
+        self._watched: set[tuple[int, object]] = set()
+        if runner.gate is not None:
+            runner.gate.nudge = self._nudge
         self._stop = asyncio.Event()
         # Set when one of our own stages ends: our own commits do not change
         # data_version, and a stage that waited on it may now start.
         self._resync = False
+
+    def _nudge(self) -> None:
+        self._resync = True
 
     def stop(self) -> None:
         """Ask the service to stop: messages in flight finish, the rest wait for next start."""
@@ -113,12 +122,17 @@ class Service:
             scheduler.shutdown(wait=False)
             self._clear_heartbeat()
             self._runner.close_warm()
+            for watch in self._watching.values():
+                watch.cancel()
+            await asyncio.gather(*self._watching.values(), return_exceptions=True)
             running = dict(self._running)
             if running:
                 log.info(
                     "waiting for %d stage(s) to stop after their message in flight", len(running)
                 )
                 await asyncio.gather(*running.values(), return_exceptions=True)
+            if self._runner.gate is not None:
+                await self._runner.gate.aclose()
             log.info("service stopped%s", self._left_over(list(running)))
 
     def _beat(self) -> None:
@@ -177,9 +191,14 @@ class Service:
         self._reclaim_abandoned()
         wanted = {str(stage.id): stage for stage in self._store.runnable_stages()}
         now = self._clock()
+        gate = self._runner.gate
         for stage in list(wanted.values()):
             if stage.kind is StageKind.LIVE and stage.due_at - PREPARE_AHEAD > now:
                 wanted[f"{stage.id}/prepare"] = stage
+            early = gate is not None and stage.kind is StageKind.LIVE and stage.due_at > now
+            fresh = stage.id not in self._watching and (stage.id, stage.due_at) not in self._watched
+            if early and fresh:
+                wanted[f"{stage.id}/early"] = stage
         for job in scheduler.get_jobs():
             if job.id not in wanted:
                 job.remove()
@@ -188,11 +207,18 @@ class Service:
                 continue
             preparing = job_id.endswith("/prepare")
             run_date = stage.due_at - PREPARE_AHEAD if preparing else stage.due_at
+            job_function = self._prepare if preparing else self._fire
+            if job_id.endswith("/early"):
+                assert gate is not None
+                run_date = max(now, stage.due_at - gate.config.rules.early_from)
+                job_function = self._watch_early
             job = scheduler.get_job(job_id)
-            if job is not None and job.next_run_time == run_date:
+            if job is not None and (
+                job.next_run_time == run_date or (job_id.endswith("/early") and run_date <= now)
+            ):
                 continue
             scheduler.add_job(
-                self._prepare if preparing else self._fire,
+                job_function,
                 trigger=DateTrigger(run_date=run_date, timezone=UTC),
                 args=(stage.id,),
                 id=job_id,
@@ -231,6 +257,24 @@ class Service:
             await self._runner.prepare(stage_id)
         except EmbargoBotError as exc:
             log.warning("stage %d could not be prepared ahead: %s", stage_id, exc)
+
+    async def _watch_early(self, stage_id: int) -> None:
+        gate = self._runner.gate
+        if gate is None or stage_id in self._watching or self._stop.is_set():
+            return
+        key = (stage_id, self._store.stage(stage_id).due_at)
+        self._watched.add(key)
+        task = asyncio.create_task(self._early_watch(gate.watch_early, stage_id))
+        self._watching[stage_id] = task
+        task.add_done_callback(lambda _: self._watching.pop(stage_id, None))
+
+    async def _early_watch(self, watch: Callable[[int], Awaitable[None]], stage_id: int) -> None:
+        try:
+            await watch(stage_id)
+        except EmbargoBotError as exc:
+            log.warning("stage %d: the early link watch stopped: %s", stage_id, exc)
+        except Exception:
+            log.exception("stage %d: the early link watch crashed", stage_id)
 
     async def _fire(self, stage_id: int) -> None:
         if stage_id in self._running or self._stop.is_set():

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from embargo_bot.delivery.link_gate import LinkGate
 from embargo_bot.delivery.pacing import ByteBudget, RateLimiter
 from embargo_bot.delivery.retry import RetryPolicy
 from embargo_bot.delivery.rules import Action, decide
@@ -53,7 +54,10 @@ class StageRunner:
         clock: Clock,
         owner: str,
         audit: Auditor,
+        gate: LinkGate | None = None,
     ) -> None:
+        # None: EMBARGO_BOT_LINK_CHECK=false, the live email goes without checking the page.
+        self.gate = gate
         self.builder = builder
         self.store = builder.store
         self.config = config
@@ -142,6 +146,8 @@ class StageRunner:
         self.close_warm(stage.id)
         self._warm[stage.id] = sessions
         log.info("pack %s: live email ready, %d connection(s) open", pack.id, len(sessions))
+        if self.gate is not None:
+            await self.gate.warm(pack)
 
     def take_prepared(self, pack: Pack, stage: Stage) -> BuiltMessage | None:
         prepared = self._prepared.pop(stage.id, None)
@@ -172,12 +178,19 @@ class StageRunner:
             return
         if decision.action is not Action.SEND:
             return
+        gated = self.gate is not None and stage.kind is StageKind.LIVE and self.gate.applies(pack)
+        lease = self.gate.claim_lease() if gated and self.gate is not None else self.config.lease
         with self.store.transaction():
-            if not self.store.claim_stage(stage.id, self.owner, now, now + self.config.lease):
+            if not self.store.claim_stage(stage.id, self.owner, now, now + lease):
                 return
             self.audit("stage started", pack.id, stage=stage.label, stage_id=stage.id)
         # Re-read after the claim: the pack may have changed while we decided.
         pack, stage = self.store.get_pack(pack.id), self.store.stage(stage.id)
+        if gated and self.gate is not None:
+            # No live email before the page answers (or `release`): checked at the lift.
+            if not await self.gate.open_for_live(pack, stage, stop):
+                return
+            pack, stage = self.store.get_pack(pack.id), self.store.stage(stage.id)
         session = StageSession(self.context, pack, stage, stop)
         try:
             self.fix_recipients(pack, stage)

@@ -20,6 +20,7 @@ class StageKind(StrEnum):
     WITHDRAWN = "withdrawn"  # the pack was withdrawn: to those who hold the notice
     TEST = "test"  # an official's check, to one address on a list
     REPORT = "report"  # to the pack's contact: how a stage went
+    ALERT = "alert"  # to the pack's contact at once: something needs them (its words: detail)
 
 
 # Recipients of these hold the embargoed material (and know a lift time).
@@ -78,6 +79,11 @@ class Pack:
     cancelled_by: str | None = None
     cancel_reason: str | None = None
     purged_at: datetime | None = None  # its material deleted under EMBARGO_BOT_RETAIN_DAYS
+    # queue --expect-text: the live page must contain it, besides answering 200.
+    expect_text: str | None = None
+    link_check: bool = True  # queue --no-link-check: send the live email without checking
+    released_by: str | None = None  # `release PACK`: the live email goes without the check
+    released_at: datetime | None = None
 
     @property
     def awaiting_clearance(self) -> bool:
@@ -123,6 +129,7 @@ class NewStage:
     test_address: str | None = None
     test_of: tuple[StageKind, ...] = ()
     report_of: int | None = None
+    detail: str | None = None  # an alert's words
 
 
 @dataclass(frozen=True)
@@ -159,6 +166,8 @@ class Stage:
     def label(self) -> str:
         if self.wave is not None:
             return f"notice wave {self.wave}"
+        if self.kind is StageKind.ALERT:
+            return "alert"
         if self.report_of is not None:
             return "delivery report"
         return self.kind.value

@@ -58,7 +58,7 @@ def _follow_up_audience(
         return [_as_recipient(h) for h in behind]
     if stage.kind is StageKind.WITHDRAWN:
         return [_as_recipient(h) for h in holders]
-    if stage.kind is StageKind.REPORT:
+    if stage.kind in (StageKind.REPORT, StageKind.ALERT):
         return [Recipient(email=pack.contact, name=None, list_key="contact")]
     return [test_recipient(pack, stage.test_address or "", catalogue)]
 

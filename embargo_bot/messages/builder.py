@@ -15,6 +15,7 @@ from embargo_bot.domain.packs import Pack, PackContent, PackVersion, Stage, Stag
 from embargo_bot.domain.reports import Failure, StageReport, summarise
 from embargo_bot.domain.times import Clock
 from embargo_bot.messages.calendar import lift_event
+from embargo_bot.messages.link_alerts import early_alert
 from embargo_bot.messages.mime import (
     Enclosure,
     Sender,
@@ -87,6 +88,7 @@ class MessageBuilder:
             test_of=stage.test_of,
             live_withheld=StageKind.LIVE in stage.test_of and self.clock() < pack.lift_at,
             report=None if stage.report_of is None else self.report_of(pack, stage.report_of),
+            alert=stage.detail if kind is StageKind.ALERT else None,
         )
         enclosures = self._enclosures(pack, stage) if kind is StageKind.TEST else ()
         message = self.compose(pack, kind, content, facts=facts, seed=stage, enclosures=enclosures)
@@ -173,6 +175,13 @@ class MessageBuilder:
             changes=(sample_change,),
             test_of=(StageKind.NOTICE, StageKind.LIVE),
             report=sample_report,
+            alert=early_alert(
+                seen="HTTP 200",
+                checked_at=pack.lift_at,
+                lift_at=pack.lift_at,
+                expect_text=pack.expect_text,
+                zone=self.zone,
+            ).detail,
         )
         for kind in StageKind:
             self.compose(pack, kind, content, facts=facts, seed="check")

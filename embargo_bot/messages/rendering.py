@@ -21,6 +21,7 @@ from embargo_bot.domain.packs import Pack, PackContent, PackVersion, StageKind, 
 from embargo_bot.domain.reports import Failure, StageReport, describe_offset
 from embargo_bot.domain.text_safety import header_problem
 from embargo_bot.domain.times import describe, describe_clock
+from embargo_bot.messages.link_alerts import AlertWords
 from embargo_bot.messages.links import find_live_link
 from embargo_bot.messages.placeholders import Placeholders
 
@@ -67,6 +68,14 @@ class ReportContext:
 
 
 @dataclass(frozen=True)
+class AlertContext:
+    """An alert to the pack's contact: a headline and paragraphs of plain words."""
+
+    headline: str
+    paragraphs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class EmailContext:
     """Everything a template may use. Only the live email's context has the URL,
     so no other template can leak the link before the lift."""
@@ -93,6 +102,7 @@ class EmailContext:
     live_withheld: bool = False
     has_calendar: bool = False
     report: ReportContext | None = None
+    alert: AlertContext | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +121,7 @@ class StageFacts:
     test_of: tuple[StageKind, ...] = ()
     live_withheld: bool = False
     report: StageReport | None = None
+    alert: str | None = None  # an alert stage's detail: "headline\n\nbody"
 
 
 class Renderer:
@@ -180,6 +191,7 @@ class Renderer:
             live_withheld=facts.live_withheld,
             has_calendar=kind in CALENDAR_KINDS,
             report=None if facts.report is None else _report_context(facts.report, zone),
+            alert=None if kind is not StageKind.ALERT else _alert_context(facts.alert),
         )
 
     def _texts(
@@ -242,6 +254,12 @@ class Renderer:
         loader = self._env.loader
         assert isinstance(loader, jinja2.FileSystemLoader)
         return ", ".join(str(path) for path in loader.searchpath)
+
+
+def _alert_context(detail: str | None) -> AlertContext:
+    words = AlertWords.from_detail(detail)
+    paragraphs = tuple(part.strip() for part in words.body.split("\n\n") if part.strip())
+    return AlertContext(headline=words.headline, paragraphs=paragraphs)
 
 
 def _report_context(report: StageReport, zone: ZoneInfo) -> ReportContext:

@@ -82,6 +82,8 @@ def queue_pack(
             created_at=now,
             created_by=created_by,
             needs_clearance=app.settings.require_clearance,
+            expect_text=checked.expect_text,
+            link_check=checked.link_check,
         )
         app.messages.render_every_kind(pack, content)
         version = PackVersion(

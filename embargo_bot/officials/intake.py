@@ -36,6 +36,8 @@ from embargo_bot.officials.material_checks import check_material
 
 MAX_TITLE = 200
 MAX_REFERENCE = 100
+# A phrase from the live page, not the page: long enough for a title, short enough to type.
+MAX_EXPECT_TEXT = 200
 # A notice time a little in the past is someone typing slowly, not a mistake.
 NOTICE_GRACE = timedelta(minutes=2)
 
@@ -56,6 +58,8 @@ class QueueRequest:
     reference: str | None
     contact: str | None
     waves: tuple[str, ...] = ()  # "LISTS@WHEN", one per --notice
+    expect_text: str | None = None  # --expect-text: the live page must contain it
+    link_check: bool = True  # --no-link-check: send the live email without checking the page
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,8 @@ class CheckedRequest:
     social: str | None
     # Shown to the official, not refused: e.g. a PDF with an attached file.
     warnings: tuple[str, ...] = ()
+    expect_text: str | None = None
+    link_check: bool = True
 
     @property
     def list_keys(self) -> tuple[str, ...]:
@@ -122,6 +128,17 @@ def check_request(
     warnings: list[str] = []
     title = single_line(request.title, "--title", MAX_TITLE, problems, required=True)
     reference = single_line(request.reference, "--reference", MAX_REFERENCE, problems)
+    expect_text = (
+        None
+        if request.expect_text is None
+        else single_line(
+            request.expect_text, "--expect-text", MAX_EXPECT_TEXT, problems, required=True
+        )
+    )
+    if expect_text is not None and not request.link_check:
+        problems.append(
+            "--expect-text: the page is not checked with --no-link-check; give one or the other"
+        )
     live = check_url(request.url, problems, allowed_domains=live_domains)
     url = None if live is None else live.url
     classification = check_classification(request.classification, problems)
@@ -168,6 +185,8 @@ def check_request(
         release=release,
         social=social,
         warnings=tuple(warnings),
+        expect_text=expect_text,
+        link_check=request.link_check,
     )
 
 

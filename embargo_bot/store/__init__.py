@@ -21,14 +21,15 @@ from __future__ import annotations
 
 from embargo_bot.store.core import upgrade
 from embargo_bot.store.delivery_queries import StageSummary
-from embargo_bot.store.instance_queries import InstanceQueries, InstanceStatus
+from embargo_bot.store.instance_queries import InstanceStatus
+from embargo_bot.store.link_queries import LinkQueries
 from embargo_bot.store.material_queries import SealedContent
 from embargo_bot.store.migrate import HEAD
 from embargo_bot.store.target import StoreTarget, choose_store
 
 
-class Store(InstanceQueries):
-    """Every read and write of packs, versions, stages, deliveries and instances."""
+class Store(LinkQueries):
+    """Every read and write of packs, versions, stages, deliveries, instances, link checks."""
 
 
 __all__ = [

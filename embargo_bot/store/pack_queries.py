@@ -71,6 +71,8 @@ class PackQueries(MaterialQueries):
                     created_at=to_storage(pack.created_at),
                     created_by=pack.created_by,
                     needs_clearance=int(pack.needs_clearance),
+                    expect_text=pack.expect_text,
+                    link_check=int(pack.link_check),
                 )
                 .on_conflict_do_nothing(index_elements=[packs.c.id])
                 # An INSERT's row count is kept only when asked for.
@@ -121,6 +123,7 @@ class PackQueries(MaterialQueries):
                     test_address=stage.test_address,
                     test_of=",".join(kind.value for kind in stage.test_of),
                     report_of=stage.report_of,
+                    detail=stage.detail,
                 )
             )
             key = result.inserted_primary_key

@@ -39,7 +39,8 @@ def split_keys(text: str) -> tuple[str, ...]:
 def pack(row: Row) -> Pack:
     (pack_id, title, reference, url, marking, contact, lift_at, list_keys, pdf_name, state,
      created_at, created_by, version, lift_seq, needs_clearance, cleared_at, cleared_by,
-     cancelled_at, cancelled_by, cancel_reason, purged_at) = row  # fmt: skip
+     cancelled_at, cancelled_by, cancel_reason, purged_at, expect_text, link_check,
+     released_by, released_at) = row  # fmt: skip
     return Pack(
         id=pack_id,
         title=title,
@@ -62,6 +63,10 @@ def pack(row: Row) -> Pack:
         cancelled_by=cancelled_by,
         cancel_reason=cancel_reason,
         purged_at=optional_time(purged_at),
+        expect_text=expect_text,
+        link_check=bool(link_check),
+        released_by=released_by,
+        released_at=optional_time(released_at),
     )
 
 

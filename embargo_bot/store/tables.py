@@ -61,6 +61,25 @@ packs = Table(
     Column("cancelled_by", Text),
     Column("cancel_reason", Text),
     Column("purged_at", Text),
+    Column("expect_text", Text),
+    Column("link_check", Integer, nullable=False, server_default=text("1")),
+    Column("released_by", Text),
+    Column("released_at", Text),
+)
+
+# The latest check of a pack's live URL per watch ("early": before the lift; "live": the
+# wait after it), and which alerts went: what `show` tells and what a restart resumes from.
+link_watches = Table(
+    "link_watches",
+    metadata,
+    Column("pack_id", Text, ForeignKey("packs.id"), primary_key=True),
+    Column("watch", Text, primary_key=True),
+    Column("checked_at", Text, nullable=False),
+    Column("seen", Text, nullable=False),
+    Column("status", Integer),
+    Column("live", Integer, nullable=False),
+    Column("checks", Integer, nullable=False, server_default=text("0")),
+    Column("alerts", Text, nullable=False, server_default=text("''")),
 )
 
 pack_versions = Table(
@@ -188,6 +207,10 @@ PACK_COLUMNS = (
     packs.c.cancelled_by,
     packs.c.cancel_reason,
     packs.c.purged_at,
+    packs.c.expect_text,
+    packs.c.link_check,
+    packs.c.released_by,
+    packs.c.released_at,
 )
 PACK_FROM = packs.join(
     pack_versions,
