@@ -16,6 +16,7 @@ from rich.console import Console
 from embargo_bot.app import open_app
 from embargo_bot.cli import output
 from embargo_bot.cli.environment import command_settings, emit_json
+from embargo_bot.cli.link_output import link_json, link_view
 from embargo_bot.domain.packs import StageKind
 from embargo_bot.domain.times import describe
 from embargo_bot.officials.identity import current_user
@@ -147,9 +148,12 @@ def show_command(args: argparse.Namespace, console: Console) -> int:
     with open_app(command_settings(), create=False) as app:
         status, now = pack_status(app, args.pack), app.clock()
         if args.json:
-            emit_json(console, output.status_json(status, now=now, with_deliveries=True))
+            document = output.status_json(status, now=now, with_deliveries=True)
+            document["link_check"] = link_json(status)
+            emit_json(console, document)
         else:
             console.print(output.status_view(status, now=now, zone=app.settings.zone))
+            console.print(link_view(status, zone=app.settings.zone))
     return 0
 
 

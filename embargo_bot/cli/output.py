@@ -261,7 +261,8 @@ def timetable(status: PackStatus, *, zone: ZoneInfo) -> Records:
             str(item.summary.pending),
             accepted,
             "-" if item.takes is None else describe_span(item.takes),
-            stage.detail or "",
+            # An alert's detail is its whole message until it is sent: its headline will do.
+            (stage.detail or "").partition("\n")[0],
         )
     return table
 
@@ -271,7 +272,7 @@ def _audience_words(stage: Stage) -> str:
         return stage.test_address or ""
     if stage.kind is StageKind.LIVE:
         return "everyone named"
-    if stage.kind is StageKind.REPORT:
+    if stage.kind in (StageKind.REPORT, StageKind.ALERT):
         return "the contact"
     return "holders of the notice"
 

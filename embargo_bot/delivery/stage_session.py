@@ -38,6 +38,7 @@ from embargo_bot.domain.packs import (
 )
 from embargo_bot.domain.times import Clock
 from embargo_bot.messages.builder import BuiltMessage
+from embargo_bot.messages.link_alerts import AlertWords
 from embargo_bot.messages.mime import StageMessage
 from embargo_bot.messages.mime import personalise as personalise_message
 from embargo_bot.security.audit import Auditor
@@ -137,6 +138,9 @@ class StageSession:
         note = self.store.stage(self.stage.id).detail
         if note and note.startswith("lists left out"):
             detail = f"{detail}; {note}"  # the report must say who was not sent to, and why
+        if note and self.stage.kind is StageKind.ALERT:
+            # Its words were the message; `show` keeps what it was about.
+            detail = f"{AlertWords.from_detail(note).headline} ({detail})"
         with self.store.transaction():
             self.store.finish_stage(
                 self.stage.id,

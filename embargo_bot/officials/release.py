@@ -13,6 +13,11 @@ def release_pack(app: App, pack_id: str, *, by: str) -> Pack:
     """Mark the pack's live email to go without the check; the service sends it at once."""
     pack = app.store.get_pack(pack_id)
     now = app.clock()
+    if pack.state is PackState.DONE:
+        raise InputError(
+            f"pack {pack_id} is already live: its live email has gone, there is nothing to "
+            "release; `embargo-bot show` tells how it went"
+        )
     if pack.state is not PackState.ACTIVE:
         raise InputError(f"pack {pack_id} is {pack.state}: there is no live email to release")
     if now < pack.lift_at:

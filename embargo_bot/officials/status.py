@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from embargo_bot.app import App
 from embargo_bot.domain.errors import ListError
+from embargo_bot.domain.link_watch import LinkWatch
 from embargo_bot.domain.packs import (
     Attempt,
     Delivery,
@@ -40,6 +41,7 @@ class PackStatus:
     deliveries: list[Delivery]
     versions: list[PackVersion]
     attempts: list[Attempt]
+    link_watches: list[LinkWatch] = field(default_factory=list)
 
     def next_send(self) -> Stage | None:
         waiting = [s.stage for s in self.stages if s.stage.state is StageState.SCHEDULED]
@@ -70,6 +72,7 @@ def pack_status(app: App, pack_id: str, *, catalogue: ListCatalogue | None = Non
         deliveries=deliveries,
         versions=store.versions(pack_id),
         attempts=store.attempts(pack_id),
+        link_watches=store.link_watches(pack_id),
     )
 
 
