@@ -8,6 +8,7 @@ where it cannot (the 10-minute early watch, the 30-minute wait).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -113,7 +114,7 @@ async def test_no_live_email_until_the_page_answers_then_everyone_within_3_s(
         watch = app.store.link_watch(pack.id, Watch.LIVE)
         assert watch is not None and watch.live and watch.seen == "HTTP 200"
         requests = [r for r in publication_site.seen() if r.at >= lift]
-        gaps = [b.at - a.at for a, b in zip(requests, requests[1:], strict=False)]
+        gaps = [b.at - a.at for a, b in itertools.pairwise(requests)]
         assert all(gap <= timedelta(seconds=2.5) for gap in gaps), gaps
 
 
@@ -186,7 +187,7 @@ async def test_the_page_not_out_early_is_checked_every_half_minute_scaled_withou
         assert not of_stage(relay.received, StageKind.ALERT)
         seen = publication_site.seen()
         assert seen and all(r.at >= lift - timedelta(seconds=6.5) for r in seen)
-        gaps = [b.at - a.at for a, b in zip(seen, seen[1:], strict=False)]
+        gaps = [b.at - a.at for a, b in itertools.pairwise(seen)]
         assert all(gap < timedelta(seconds=1) for gap in gaps), gaps
         watch = app.store.link_watch(pack.id, Watch.EARLY)
         assert watch is not None and not watch.live and watch.seen == "HTTP 404"
