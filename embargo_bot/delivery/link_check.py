@@ -28,6 +28,10 @@ DEFAULT_MAX_REDIRECTS = 5
 # A publication landing page is well under this; a PDF served at the URL is not read whole.
 DEFAULT_MAX_BODY_BYTES = 2_000_000
 USER_AGENT = "embargo-bot link check"
+KEEPALIVE_SECONDS = 60.0
+# A 200 without --expect-text is read through when this small, so its connection can be
+# used again; a larger body (a PDF at the URL) is left unread and the connection closed.
+DRAIN_BYTES = 65_536
 
 
 class LinkCheckSetupError(Exception):
@@ -106,7 +110,11 @@ class LinkChecker:
                 "Cache-Control": "no-cache",
                 "Pragma": "no-cache",
             },
-            limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
+            # Kept open between checks (the prepare-ahead's, then the lift's): the check that
+            # gates the live email then costs one request, not a TCP and TLS handshake.
+            limits=httpx.Limits(
+                max_connections=4, max_keepalive_connections=2, keepalive_expiry=KEEPALIVE_SECONDS
+            ),
             # HTTPS_PROXY / NO_PROXY: an operator's network may reach the web only by proxy.
             trust_env=trust_env,
         )
@@ -156,8 +164,12 @@ class LinkChecker:
             async with asyncio.timeout(self._deadline_seconds):
                 async with self._client.stream("GET", url) as response:
                     if response.status_code != httpx.codes.OK:
+                        if _small(response):
+                            await self._read_body(response)
                         return seen(f"HTTP {response.status_code}", response)
                     if expect_text is None:
+                        if _small(response):
+                            await self._read_body(response)
                         return seen("HTTP 200", response, live=True)
                     body, complete = await self._read_body(response)
         except httpx.TimeoutException:
@@ -188,6 +200,11 @@ class LinkChecker:
             if size > self._max_body_bytes:
                 return b"".join(chunks)[: self._max_body_bytes], False
         return b"".join(chunks), True
+
+
+def _small(response: httpx.Response) -> bool:
+    length = response.headers.get("content-length", "")
+    return length.isdigit() and int(length) <= DRAIN_BYTES
 
 
 def describe_failure(exc: httpx.HTTPError) -> str:

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 # While the stage holds for `release`, the store is read this often: "within a few seconds".
 RELEASE_POLL_SECONDS = 1.0
+WARM_AHEAD = timedelta(seconds=1)
 
 
 class _Stopped(Exception):
@@ -101,8 +102,15 @@ class LinkGate:
         return await self.config.checker.check(pack.url, expect_text=pack.expect_text, now=now)
 
     async def warm(self, pack: Pack) -> None:
-        """One check during the prepare-ahead: loads TLS and the pool, so the lift's is quick."""
+        """One check just before the lift: the lift's check then reuses its open connection.
+
+        A second before, not at the prepare-ahead's five: servers often close an idle
+        connection after five seconds (Apache's default).
+        """
         if self.applies(pack):
+            ahead = (pack.lift_at - WARM_AHEAD - self.clock()).total_seconds()
+            if ahead > 0:
+                await asyncio.sleep(ahead)
             result = await self.check(pack)
             log.info("pack %s: the page answered %s before the lift", pack.id, result.seen)
 

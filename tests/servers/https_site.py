@@ -104,6 +104,8 @@ class PublicationSite:
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
+    # Keep-alive, as publishing sites do: the service's check reuses its connection.
+    protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
         status, headers, body = self.server.site._answer(self.path.split("?", 1)[0])
