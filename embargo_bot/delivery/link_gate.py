@@ -107,12 +107,16 @@ class LinkGate:
         A second before, not at the prepare-ahead's five: servers often close an idle
         connection after five seconds (Apache's default).
         """
-        if self.applies(pack):
-            ahead = (pack.lift_at - WARM_AHEAD - self.clock()).total_seconds()
-            if ahead > 0:
-                await asyncio.sleep(ahead)
+        if not self.applies(pack):
+            return
+        ahead = (pack.lift_at - WARM_AHEAD - self.clock()).total_seconds()
+        if ahead > 0:
+            await asyncio.sleep(ahead)
+        try:
             result = await self.check(pack)
-            log.info("pack %s: the page answered %s before the lift", pack.id, result.seen)
+        except RuntimeError:
+            return  # the service stopped meanwhile and closed the client: nothing to warm
+        log.info("pack %s: the page answered %s before the lift", pack.id, result.seen)
 
     def _alert(self, pack: Pack, words: AlertWords) -> NewStage:
         return NewStage(kind=StageKind.ALERT, due_at=self.clock(), detail=words.detail)
