@@ -25,6 +25,7 @@ _STATE_STYLES = {
     StageState.SKIPPED: "magenta",
     StageState.CANCELLED: "red",
     StageState.FAILED: "bold red",
+    StageState.HELD: "bold yellow",
     DeliveryState.PENDING: "cyan",
     DeliveryState.SENT: "green",
     DeliveryState.FAILED: "bold red",
@@ -197,7 +198,8 @@ def timetable(status: PackStatus, *, zone: ZoneInfo) -> Table:
         stage, report = item.stage, item.report
         label = stage.label
         if stage.report_of is not None:
-            label = f"report on {labels.get(stage.report_of, 'a stage')}"
+            about = "alert on" if stage.kind is StageKind.ALERT else "report on"
+            label = f"{about} {labels.get(stage.report_of, 'a stage')}"
         accepted = (
             "-"
             if report.first_after is None
@@ -223,7 +225,7 @@ def _audience_words(stage: Stage) -> str:
         return stage.test_address or ""
     if stage.kind is StageKind.LIVE:
         return "everyone named"
-    if stage.kind is StageKind.REPORT:
+    if stage.kind in (StageKind.REPORT, StageKind.ALERT):
         return "the contact"
     return "holders of the notice"
 

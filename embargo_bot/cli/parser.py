@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     preview = commands.add_parser("preview", help="write the exact emails as .eml files")
     preview.add_argument("pack")
     preview.add_argument(
-        "--stage", choices=[k.value for k in StageKind if k not in ("test", "report")]
+        "--stage", choices=[k.value for k in StageKind if k not in ("test", "report", "alert")]
     )
     destination = preview.add_mutually_exclusive_group(required=True)
     destination.add_argument("--out", type=Path, help="folder to write the .eml files into")

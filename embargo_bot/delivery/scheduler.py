@@ -23,6 +23,7 @@ from pathlib import Path
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
+from embargo_bot.delivery.held_waves import HeldWaves
 from embargo_bot.delivery.retention import purge_expired
 from embargo_bot.delivery.stage_runner import StageRunner
 from embargo_bot.domain.errors import EmbargoBotError
@@ -40,6 +41,8 @@ PREPARE_AHEAD = timedelta(seconds=5)
 # Re-read the whole timetable this often even if nothing seems to have changed:
 # covers a clock step and a lease that ran out.
 FULL_SYNC_EVERY = 15.0
+# Look at held notice waves this often: a fixed list is sent to within seconds.
+HELD_CHECK_EVERY = 1.0
 
 
 def new_owner_id() -> str:
@@ -86,6 +89,7 @@ class Service:
         # Set when one of our own stages ends: our own commits do not change
         # data_version, and a stage that waited on it may now start.
         self._resync = False
+        self._held = HeldWaves(runner)
 
     def stop(self) -> None:
         """Ask the service to stop: messages in flight finish, the rest wait for next start."""
@@ -119,8 +123,11 @@ class Service:
 
     async def _loop(self, scheduler: AsyncIOScheduler) -> None:
         seen_version: int | None = None
-        since_full = FULL_SYNC_EVERY
+        since_full = since_held = FULL_SYNC_EVERY
         while not self._stop.is_set():
+            if since_held >= HELD_CHECK_EVERY:
+                since_held = 0.0
+                self._resync |= self._held.check()
             version = self._store.data_version()
             if version != seen_version or self._resync or since_full >= FULL_SYNC_EVERY:
                 self._resync = False
@@ -131,6 +138,7 @@ class Service:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=self._poll_interval)
             since_full += self._poll_interval
+            since_held += self._poll_interval
 
     def _sync(self, scheduler: AsyncIOScheduler) -> None:
         self._reclaim_abandoned()

@@ -35,6 +35,7 @@ from embargo_bot.domain.packs import (
     StageKind,
     StageState,
 )
+from embargo_bot.domain.reports import LEFT_OUT_NOTES
 from embargo_bot.domain.times import Clock
 from embargo_bot.messages.builder import BuiltMessage
 from embargo_bot.messages.mime import StageMessage
@@ -132,7 +133,7 @@ class StageSession:
     def _finish(self, state: StageState, detail: str) -> None:
         """Close the stage, with its delivery report and audit entry, in one commit."""
         note = self.store.stage(self.stage.id).detail
-        if note and note.startswith("lists left out"):
+        if note and note.startswith(LEFT_OUT_NOTES):
             detail = f"{detail}; {note}"  # the report must say who was not sent to, and why
         with self.store.transaction():
             self.store.finish_stage(

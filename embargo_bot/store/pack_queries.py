@@ -108,7 +108,7 @@ class PackQueries(AuditQueries):
                     stage.wave,
                     ",".join(stage.list_keys),
                     to_storage(stage.due_at),
-                    StageState.SCHEDULED.value,
+                    (StageState.HELD if stage.held else StageState.SCHEDULED).value,
                     stage.base_lift_seq,
                     stage.base_version,
                     rows.optional_storage(stage.old_lift_at),

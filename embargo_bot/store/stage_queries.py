@@ -30,7 +30,7 @@ _CLAIM = f"""
 UPDATE stages SET state = 'sending', owner = :owner, lease_until = :lease_until,
     started_at = COALESCE(started_at, :now)
 WHERE id = :stage_id AND state = 'scheduled' AND due_at <= :now
-AND (stages.kind = '{StageKind.REPORT}' OR EXISTS (
+AND (stages.kind IN ('{StageKind.REPORT}', '{StageKind.ALERT}') OR EXISTS (
     SELECT 1 FROM packs p WHERE p.id = stages.pack_id
     AND (p.state = '{PackState.ACTIVE}'
          OR (p.state = '{PackState.CANCELLED}' AND stages.kind = '{StageKind.WITHDRAWN}'))
@@ -82,11 +82,40 @@ class StageQueries(PackQueries):
         query = (
             f"SELECT {', '.join('s.' + c.strip() for c in STAGE_COLUMNS.split(','))} "
             "FROM stages s JOIN packs p ON p.id = s.pack_id WHERE s.state = ? "
-            "AND (p.needs_clearance = 0 OR p.cleared_at IS NOT NULL OR s.kind IN (?, ?)) "
+            "AND (p.needs_clearance = 0 OR p.cleared_at IS NOT NULL OR s.kind IN (?, ?, ?)) "
             "ORDER BY s.due_at, s.id"
         )
-        params = (StageState.SCHEDULED.value, StageKind.TEST.value, StageKind.REPORT.value)
+        params = (
+            StageState.SCHEDULED.value,
+            StageKind.TEST.value,
+            StageKind.REPORT.value,
+            StageKind.ALERT.value,
+        )
         return [rows.stage(row) for row in self._db.execute(query, params)]
+
+    def held_stages(self) -> list[Stage]:
+        """Notice waves' shares held back for lists that were invalid at their time."""
+        query = f"SELECT {STAGE_COLUMNS} FROM stages WHERE state = ? ORDER BY due_at, id"
+        return [rows.stage(row) for row in self._db.execute(query, (StageState.HELD.value,))]
+
+    def hold_stage(self, stage_id: int, owner: str, detail: str) -> bool:
+        """Put a claimed notice wave on hold: none of its lists could be used at its time."""
+        with self._write():
+            held = self._db.execute(
+                "UPDATE stages SET state = ?, owner = NULL, lease_until = NULL, detail = ? "
+                "WHERE id = ? AND owner = ? AND state = ?",
+                (StageState.HELD.value, detail, stage_id, owner, StageState.SENDING.value),
+            ).rowcount
+        return held == 1
+
+    def release_held(self, stage_id: int) -> bool:
+        """A held wave's lists are valid again: it may be claimed (its time has passed)."""
+        with self._write():
+            released = self._db.execute(
+                "UPDATE stages SET state = ? WHERE id = ? AND state = ?",
+                (StageState.SCHEDULED.value, stage_id, StageState.HELD.value),
+            ).rowcount
+        return released == 1
 
     def claim_stage(self, stage_id: int, owner: str, now: datetime, lease_until: datetime) -> bool:
         """Take a stage for sending; False if it may not start yet or someone has it."""
@@ -151,13 +180,17 @@ class StageQueries(PackQueries):
         *,
         owner: str | None = None,
         report: NewStage | None = None,
+        held: bool = False,
     ) -> bool:
-        """Close a stage: as its owner when sending, or straight from scheduled (a skip).
+        """Close a stage: as its owner when sending, or straight from scheduled (a skip),
+        or from held (its lists were still invalid at the lift, or the pack ended).
 
         ``report`` (the delivery report to the official) is added in the same
         commit, so a crash cannot finish a stage and lose its report.
         """
         expected = StageState.SCHEDULED if owner is None else StageState.SENDING
+        if held:
+            expected = StageState.HELD
         with self._write():
             finished = self._db.execute(
                 "UPDATE stages SET state = ?, finished_at = ?, detail = ?, lease_until = NULL "
@@ -172,13 +205,14 @@ class StageQueries(PackQueries):
             self._db.execute(
                 "UPDATE packs SET state = ? WHERE state = ? "
                 "AND id = (SELECT pack_id FROM stages WHERE id = ?) AND NOT EXISTS "
-                "(SELECT 1 FROM stages s WHERE s.pack_id = packs.id AND s.state IN (?, ?))",
+                "(SELECT 1 FROM stages s WHERE s.pack_id = packs.id AND s.state IN (?, ?, ?))",
                 (
                     PackState.DONE.value,
                     PackState.ACTIVE.value,
                     stage_id,
                     StageState.SCHEDULED.value,
                     StageState.SENDING.value,
+                    StageState.HELD.value,
                 ),
             )
         return finished == 1
