@@ -29,7 +29,7 @@ from embargo_bot.delivery.stage_runner import StageRunner
 from embargo_bot.domain.errors import EmbargoBotError
 from embargo_bot.domain.packs import StageKind
 from embargo_bot.domain.times import Clock
-from embargo_bot.lists.catalogue import list_fingerprint
+from embargo_bot.lists.catalogue import UNREADABLE, list_fingerprint
 from embargo_bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -174,12 +174,24 @@ class Service:
             if purged:
                 log.info("deleted the material of %d pack(s) past retention", len(purged))
         if self._recipients_dir is not None:
-            fingerprint = json.dumps(list_fingerprint(self._recipients_dir), sort_keys=True)
+            files = list_fingerprint(self._recipients_dir)
+            fingerprint = json.dumps(files, sort_keys=True)
             if self._store.meta(LISTS_SEEN) != fingerprint.encode():
                 with self._store.transaction():
                     self._store.set_meta(LISTS_SEEN, fingerprint.encode())
-                    audit("lists changed", None, files=json.loads(fingerprint))
+                    audit("lists changed", None, files=files)
                 log.info("recipient lists changed since last seen; recorded in the audit log")
+                self._report_unreadable(files)
+
+    def _report_unreadable(self, files: dict[str, str]) -> None:
+        """Once per change of the lists: only packs that name such a list are affected."""
+        for name, value in files.items():
+            if value.startswith(UNREADABLE):
+                log.error(
+                    "recipient list %s %s; packs that name it leave it out until it is fixed",
+                    name,
+                    value,
+                )
 
     def _reclaim_abandoned(self) -> None:
         host, pid = socket.gethostname(), os.getpid()

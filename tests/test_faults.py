@@ -1,0 +1,80 @@
+"""Faults of the machine around the service: broken files, a store swapped or full."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from conftest import PackFiles, at, queue_args, start_service
+
+from embargo_bot.cli.main import main
+from embargo_bot.devtools.standin_relay import StandInRelay
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def break_the_folder(lists_dir: Path, tmp_path: Path) -> None:
+    """Three list files nobody can read, even root (who reads a chmod 000 file anyway):
+    a symbolic link to a share that went away, a directory, and a FIFO (reading
+    one with no writer would block for ever)."""
+    (lists_dir / "unrelated.yaml").symlink_to(tmp_path / "gone" / "share.yaml")
+    (lists_dir / "folder.yaml").mkdir()
+    os.mkfifo(lists_dir / "pipe.yaml")
+
+
+def test_lists_check_names_each_unreadable_file_without_a_traceback(
+    env: dict[str, str], lists_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    break_the_folder(lists_dir, tmp_path)
+    code, out, err = run_cli(capsys, "lists", "check")
+    assert code != 0
+    assert "Traceback" not in out + err
+    for name in ("unrelated.yaml", "folder.yaml", "pipe.yaml"):
+        assert name in err
+    assert "does not exist" in err  # the dangling link says where it pointed
+    code, out, _ = run_cli(capsys, "lists", "check", "--json")
+    assert set(json.loads(out)["lists"]) == {"alpha", "beta", "low"}
+
+
+def test_an_unreadable_list_no_pack_uses_stops_nothing(
+    env: dict[str, str],
+    lists_dir: Path,
+    pack_files: PackFiles,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    break_the_folder(lists_dir, tmp_path)
+    with StandInRelay() as relay:
+        env = {**env, "EMBARGO_BOT_SMTP_PORT": str(relay.port)}
+        lift = datetime.now(UTC) + timedelta(seconds=3)
+        code, _, err = run_cli(
+            capsys, *queue_args(pack_files, **{"--lists": "alpha", "--lift": at(lift)}), "--json"
+        )
+        assert code == 0, err
+        service = start_service(env, tmp_path)
+        try:
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and not any(
+                b"X-Embargo-Stage: live" in item.data for item in relay.received
+            ):
+                assert service.poll() is None, "the service stopped"
+                time.sleep(0.05)
+            assert service.poll() is None
+        finally:
+            service.send_signal(signal.SIGTERM)
+            _, log = service.communicate(timeout=15)
+    assert service.returncode == 0, log
+    assert "Traceback" not in log
+    stages = [item.data.split(b"X-Embargo-Stage: ")[1][:6] for item in relay.received]
+    assert b"notice" in stages and b"live\r\n" in stages
+    # Logged once, not at every check.
+    assert log.count("unrelated.yaml") == 1, log
