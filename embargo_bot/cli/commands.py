@@ -44,9 +44,9 @@ def queue_command(args: argparse.Namespace, console: Console) -> int:
         waves=tuple(args.notice),
     )
     with open_app(command_settings()) as app:
-        pack = actions.queue_pack(app, request, created_by=current_user())
-        status = pack_status(app, pack.id)
-        warning = actions.live_warning(app, pack)
+        pack, catalogue = actions.queue_pack_counted(app, request, created_by=current_user())
+        status = pack_status(app, pack.id, catalogue=catalogue)
+        warning = actions.live_warning(app, pack, catalogue)
         if warning:
             sys.stderr.write(f"embargo-bot: warning: {warning}\n")
         if args.json:
@@ -135,7 +135,10 @@ def show_command(args: argparse.Namespace, console: Console) -> int:
         if args.json:
             emit_json(console, output.status_json(status, now=now, with_deliveries=True))
         else:
-            console.print(output.status_view(status, now=now, zone=app.settings.zone))
+            view = output.status_view(
+                status, now=now, zone=app.settings.zone, recipients=args.recipients
+            )
+            console.print(view)
     return 0
 
 

@@ -238,7 +238,14 @@ def _clearance_words(pack: Pack, zone: ZoneInfo) -> str:
     return f"cleared by {pack.cleared_by}, {describe(pack.cleared_at, zone)}"
 
 
-def status_view(status: PackStatus, *, now: datetime, zone: ZoneInfo) -> RenderableType:
+def status_view(
+    status: PackStatus, *, now: datetime, zone: ZoneInfo, recipients: bool = False
+) -> RenderableType:
+    """One pack: its facts, stages and versions; every recipient only if ``recipients``.
+
+    A table row per recipient takes rich seconds for a big list, so by default
+    each stage is summed up in one row instead (``show --recipients`` for all).
+    """
     pack = status.pack
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
@@ -279,13 +286,20 @@ def status_view(status: PackStatus, *, now: datetime, zone: ZoneInfo) -> Rendera
             version.note or "",
         )
 
-    recipients = Table(title="Recipients", title_justify="left")
+    parts: list[RenderableType] = [facts, timetable(status, zone=zone), versions]
+    if status.deliveries:
+        parts.append(recipient_table(status) if recipients else recipient_summary(status))
+    return Group(*parts)
+
+
+def recipient_table(status: PackStatus) -> Table:
+    table = Table(title="Recipients", title_justify="left")
     for column in ("Recipient", "Stage", "State", "Tries", "Late by", "Server's reply"):
-        recipients.add_column(column)
+        table.add_column(column)
     stages = {item.stage.id: item.stage for item in status.stages}
     for delivery in status.deliveries:
         stage = stages[delivery.stage_id]
-        recipients.add_row(
+        table.add_row(
             delivery.email,
             stage.label,
             _styled(delivery.state),
@@ -293,10 +307,39 @@ def status_view(status: PackStatus, *, now: datetime, zone: ZoneInfo) -> Rendera
             describe_offset(lateness(delivery, stage)),
             delivery.reply or "",
         )
-    parts: list[RenderableType] = [facts, timetable(status, zone=zone), versions]
-    if status.deliveries:
-        parts.append(recipients)
-    return Group(*parts)
+    return table
+
+
+# Failures named per stage in the summary; `show --recipients` lists every one.
+FAILURES_SHOWN = 5
+
+
+def recipient_summary(status: PackStatus) -> Table:
+    """Per stage: how many in each state, the slowest accepted, and the first failures."""
+    table = Table(
+        title="Recipients (`show PACK --recipients` lists every one)", title_justify="left"
+    )
+    for column in ("Stage", "Recipients", "Sent", "Failed", "Pending", "Slowest", "Failures"):
+        table.add_column(column)
+    for item in status.stages:
+        report = item.report
+        if not report.recipients:
+            continue
+        failures = [f"{f.email}: {f.reply}" for f in report.failures[:FAILURES_SHOWN]]
+        if len(report.failures) > FAILURES_SHOWN:
+            failures.append(f"and {len(report.failures) - FAILURES_SHOWN} more")
+        table.add_row(
+            item.stage.label,
+            str(report.recipients),
+            str(report.sent),
+            str(report.failed),
+            str(report.pending),
+            "-"
+            if report.slowest is None
+            else f"{report.slowest} {describe_offset(report.last_after)}",
+            "\n".join(failures) or "-",
+        )
+    return table
 
 
 def catalogue_table(catalogue: ListCatalogue) -> Table:

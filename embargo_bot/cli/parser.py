@@ -71,8 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     _json_flag(listing)
     listing.set_defaults(handler="commands:list_command")
 
-    show = commands.add_parser("show", help="one pack with every recipient's status")
+    show = commands.add_parser("show", help="one pack: its stages, and how each went")
     show.add_argument("pack")
+    show.add_argument(
+        "--recipients",
+        action="store_true",
+        help="list every recipient of every stage (long for big lists); --json always does",
+    )
     _json_flag(show)
     show.set_defaults(handler="commands:show_command")
 

@@ -32,6 +32,7 @@ class StageReport:
     not_sent: tuple[Failure, ...] = ()
     # False whenever anyone named for the stage may not have its message.
     everyone_reached: bool = False
+    slowest: str | None = None  # who was accepted last (at ``last_after``)
 
 
 # Stage notes that mean some lists' partners were not sent the stage's message.
@@ -39,8 +40,10 @@ LEFT_OUT_NOTES = ("lists left out", "lists held")
 
 
 def summarise(stage: Stage, deliveries: Sequence[Delivery]) -> StageReport:
-    sent = [d for d in deliveries if d.state is DeliveryState.SENT]
-    accepted = sorted(d.updated_at for d in sent)
+    sent = sorted(
+        (d for d in deliveries if d.state is DeliveryState.SENT), key=lambda d: d.updated_at
+    )
+    accepted = [d.updated_at for d in sent]
     left_out = any(note in (stage.detail or "") for note in LEFT_OUT_NOTES)
     return StageReport(
         label=stage.label,
@@ -63,6 +66,7 @@ def summarise(stage: Stage, deliveries: Sequence[Delivery]) -> StageReport:
             for d in deliveries
             if d.state is DeliveryState.CANCELLED
         ),
+        slowest=sent[-1].email if sent else None,
         everyone_reached=(
             stage.state is StageState.DONE and not left_out and len(sent) == len(deliveries)
         ),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +34,8 @@ class ListCatalogue:
     directory: Path
     lists: Mapping[str, RecipientList]  # only the valid lists
     problems: tuple[ListProblem, ...]
+    # Keys of list files not read, because the caller named only the lists it needs.
+    unread: frozenset[str] = frozenset()
 
 
 class UnreadableList(Exception):
@@ -99,11 +101,15 @@ def _read_list(path: Path) -> tuple[RecipientList | None, list[ListProblem]]:
     return parse_list(path, text)
 
 
-def load_lists(directory: Path, *, now: datetime | None = None) -> ListCatalogue:
-    """Read and validate every list file in ``directory``, in name order.
+def load_lists(
+    directory: Path, *, now: datetime | None = None, only: Collection[str] | None = None
+) -> ListCatalogue:
+    """Read and validate every list file in ``directory`` (or those ``only`` names), in order.
 
     Recipients' S/MIME certificates are read and checked here too (readable,
     in date at ``now``, for that address): a list naming a bad one is invalid.
+    ``only`` spares a command the cost of big lists it does not use; two files
+    with one key are still found, from the names alone.
     """
     if not directory.is_dir():
         raise ListError(
@@ -116,8 +122,13 @@ def load_lists(directory: Path, *, now: datetime | None = None) -> ListCatalogue
     lists: dict[str, RecipientList] = {}
     problems: list[ListProblem] = []
     first_path: dict[str, Path] = {}
+    unread: set[str] = set()
     for path in paths:
-        recipient_list, file_problems = _read_list(path)
+        if only is not None and path.stem not in only:
+            unread.add(path.stem)
+            recipient_list, file_problems = None, list[ListProblem]()
+        else:
+            recipient_list, file_problems = _read_list(path)
         if path.stem in first_path:
             # Either file could be the one meant; sending to the wrong one is worse than refusing.
             lists.pop(path.stem, None)
@@ -134,7 +145,8 @@ def load_lists(directory: Path, *, now: datetime | None = None) -> ListCatalogue
         problems.extend(file_problems)
         if recipient_list is not None:
             lists[recipient_list.key] = recipient_list
-    return ListCatalogue(directory, MappingProxyType(lists), tuple(problems))
+    unread -= set(lists) | {problem.path.stem for problem in problems}
+    return ListCatalogue(directory, MappingProxyType(lists), tuple(problems), frozenset(unread))
 
 
 UNREADABLE = "unreadable: "
@@ -194,11 +206,13 @@ def usable_lists(
     invalid: dict[str, list[ListProblem]] = {}
     for problem in catalogue.problems:
         invalid.setdefault(problem.path.stem, []).append(problem)
-    known = ", ".join(sorted(set(catalogue.lists) | set(invalid)))
+    known = ", ".join(sorted(set(catalogue.lists) | set(invalid) | catalogue.unread))
     selected: list[RecipientList] = []
     problems: list[str] = []
     for key in dict.fromkeys(keys):
         recipient_list = catalogue.lists.get(key)
+        if key in catalogue.unread:
+            raise ListError(f"list {key!r} was not read: a mistake in embargo-bot, please report")
         if key in invalid:
             problems.extend(f"list {key!r} is invalid: {problem}" for problem in invalid[key])
         elif recipient_list is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -58,7 +59,7 @@ def pack_status(app: App, pack_id: str, *, catalogue: ListCatalogue | None = Non
         takes = None
         if rate is not None:  # without a rate limit there is no duration to estimate
             if not summary.total and catalogue is None:
-                catalogue = _lists_for_estimates(app)
+                catalogue = _lists_for_estimates(app, pack.list_keys)
             recipients = summary.total or _expected_recipients(catalogue, pack, stage)
             takes = estimate(recipients, rate)
         stages.append(
@@ -73,12 +74,12 @@ def pack_status(app: App, pack_id: str, *, catalogue: ListCatalogue | None = Non
     )
 
 
-def _lists_for_estimates(app: App) -> ListCatalogue | None:
+def _lists_for_estimates(app: App, keys: Collection[str]) -> ListCatalogue | None:
     """The lists, for estimates only: a missing folder means no estimate, not an error."""
     from embargo_bot.lists.catalogue import load_lists
 
     try:
-        return load_lists(app.settings.recipients_dir)
+        return load_lists(app.settings.recipients_dir, only=keys)
     except ListError:
         return None
 
@@ -100,5 +101,6 @@ def _expected_recipients(catalogue: ListCatalogue | None, pack: Pack, stage: Sta
 def all_statuses(app: App) -> list[PackStatus]:
     packs = app.store.packs()
     # The lists are read once for every pack's estimates, not once per stage.
-    catalogue = _lists_for_estimates(app) if packs and app.settings.smtp_rate else None
+    keys = {key for pack in packs for key in pack.list_keys}
+    catalogue = _lists_for_estimates(app, keys) if packs and app.settings.smtp_rate else None
     return [pack_status(app, pack.id, catalogue=catalogue) for pack in packs]
