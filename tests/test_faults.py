@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import PackFiles, at, queue_args, start_service
+from conftest import PackFiles, at, queue_args, start_service, write_big_list
 
 from embargo_bot.cli.main import main
-from embargo_bot.devtools.standin_relay import StandInRelay
+from embargo_bot.devtools.standin_relay import CapturingHandler, Received, StandInRelay
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -78,3 +81,67 @@ def test_an_unreadable_list_no_pack_uses_stops_nothing(
     assert b"notice" in stages and b"live\r\n" in stages
     # Logged once, not at every check.
     assert log.count("unrelated.yaml") == 1, log
+
+
+class StallAfterTaking(CapturingHandler):
+    """Takes the ``nth`` message, then holds back its 250 reply: a crash now leaves a
+    notice the relay has, which the service never recorded as sent."""
+
+    def __init__(self, nth: int) -> None:
+        super().__init__()
+        self.nth = nth
+        self.taken = threading.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        reply = await super().handle_DATA(server, session, envelope)
+        if len(self.received) == self.nth:
+            self.taken.set()
+            await asyncio.sleep(30)
+        return reply
+
+
+def test_a_withdrawal_reaches_a_partner_whose_notice_a_crash_left_unrecorded(
+    env: dict[str, str],
+    lists_dir: Path,
+    pack_files: PackFiles,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    write_big_list(lists_dir, "crowd", 6)
+    handler = StallAfterTaking(nth=3)
+    with StandInRelay(handler) as relay:
+        env = {**env, "EMBARGO_BOT_SMTP_PORT": str(relay.port), "EMBARGO_BOT_SMTP_CONNECTIONS": "1"}
+        code, out, err = run_cli(capsys, *queue_args(pack_files, **{"--lists": "crowd"}), "--json")
+        assert code == 0, err
+        pack_id = json.loads(out)["id"]
+        service = start_service(env, tmp_path, log=False)
+        try:
+            assert handler.taken.wait(15), "the third notice never reached the relay"
+        finally:
+            service.kill()  # the relay has the third notice; the store says it is pending
+            service.wait(timeout=10)
+        [third] = [item.rcpt_tos[0] for item in relay.received][2:3]
+        code, _, err = run_cli(capsys, "cancel", pack_id, "--reason", "Postponed")
+        assert code == 0, err
+        handler.nth = 0  # the next service's messages are answered at once
+        service = start_service(env, tmp_path, log=False)
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not withdrawals(relay):
+                time.sleep(0.05)
+            time.sleep(1.0)  # let the rest of the withdrawal stage go
+        finally:
+            service.send_signal(signal.SIGTERM)
+            service.wait(timeout=15)
+        notified = {item.rcpt_tos[0] for item in relay.received if stage(item) == "notice"}
+        told = {r for item in withdrawals(relay) for r in item.rcpt_tos}
+    assert third in notified
+    assert notified <= told, f"{sorted(notified - told)} hold the notice but were not told"
+
+
+def stage(item: Received) -> str:
+    return item.data.split(b"X-Embargo-Stage: ", 1)[1].split(b"\r\n", 1)[0].decode()
+
+
+def withdrawals(relay: StandInRelay) -> list[Received]:
+    return [item for item in relay.received if stage(item) == "withdrawn"]

@@ -18,6 +18,7 @@ from embargo_bot.domain.packs import (
 )
 from embargo_bot.domain.times import to_storage
 from embargo_bot.store import rows
+from embargo_bot.store.pack_queries import MAY_HOLD
 from embargo_bot.store.schema import ATTEMPT_COLUMNS, DELIVERY_COLUMNS
 from embargo_bot.store.stage_queries import StageQueries
 
@@ -122,14 +123,16 @@ class DeliveryQueries(StageQueries):
         return {row[0].casefold() for row in found}
 
     def holders(self, pack_id: str) -> list[Holder]:
-        """Everyone sent the embargoed material, with the latest version and lift they hold."""
+        """Everyone who may hold the embargoed material, with the latest version and lift."""
         kinds = tuple(kind.value for kind in HOLDING_KINDS)
+        # Version and lift 0 for one who may hold it: every follow-up goes to them.
         found = self._db.execute(
-            "SELECT email, MIN(name), MIN(list_key), MAX(version), MAX(lift_seq) "
-            "FROM deliveries WHERE pack_id = ? AND state = ? "
-            f"AND kind IN ({', '.join('?' for _ in kinds)}) "
+            "SELECT email, MIN(name), MIN(list_key), COALESCE(MAX(version), 0), "
+            "COALESCE(MAX(lift_seq), 0) "
+            f"FROM deliveries d WHERE d.pack_id = ? AND {MAY_HOLD} "
+            f"AND d.kind IN ({', '.join('?' for _ in kinds)}) "
             "GROUP BY email ORDER BY MIN(rowid)",
-            (pack_id, DeliveryState.SENT.value, *kinds),
+            (pack_id, *kinds),
         )
         return [
             Holder(email=email, name=name, list_key=list_key, version=version, lift_seq=lift_seq)

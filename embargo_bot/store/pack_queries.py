@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from embargo_bot.domain.errors import StoreError
+from embargo_bot.domain.outcomes import AMBIGUOUS
 from embargo_bot.domain.packs import (
     HOLDING_KINDS,
     NewStage,
@@ -29,6 +30,18 @@ from embargo_bot.store.audit_queries import AuditQueries
 from embargo_bot.store.schema import PACK_COLUMNS, PACK_FROM, VERSION_COLUMNS
 
 _HOLDING = tuple(kind.value for kind in HOLDING_KINDS)
+
+# A delivery ``d`` whose partner may hold the embargoed material: sent; or still
+# pending, but the relay may have taken it (an ambiguous attempt), or its stage
+# was started and will not send it now (a crash between the relay's "250" and
+# our commit leaves exactly this). Follow-ups go to all of them: a withdrawal
+# that misses one holder is worse than one to a listed partner not yet sent it.
+MAY_HOLD = f"""(d.state = 'sent' OR (d.state = 'pending' AND (
+    EXISTS (SELECT 1 FROM attempts a WHERE a.stage_id = d.stage_id AND a.email = d.email
+            AND a.reply LIKE '%{AMBIGUOUS}%')
+    OR EXISTS (SELECT 1 FROM stages s JOIN packs p ON p.id = s.pack_id
+               WHERE s.id = d.stage_id AND s.started_at IS NOT NULL
+               AND (s.state NOT IN ('scheduled', 'sending') OR p.state <> 'active')))))"""
 
 
 @dataclass(frozen=True)
@@ -298,8 +311,8 @@ class PackQueries(AuditQueries):
         """Whether anyone may hold the embargoed material: sent, or being sent, it."""
         holding = ", ".join("?" for _ in _HOLDING)
         row = self._db.execute(
-            f"SELECT EXISTS (SELECT 1 FROM deliveries WHERE pack_id = ? AND state = 'sent' "
-            f"AND kind IN ({holding})) OR EXISTS (SELECT 1 FROM stages WHERE pack_id = ? "
+            f"SELECT EXISTS (SELECT 1 FROM deliveries d WHERE d.pack_id = ? AND {MAY_HOLD} "
+            f"AND d.kind IN ({holding})) OR EXISTS (SELECT 1 FROM stages WHERE pack_id = ? "
             f"AND state = 'sending' AND kind IN ({holding}))",
             (pack_id, *_HOLDING, pack_id, *_HOLDING),
         ).fetchone()
