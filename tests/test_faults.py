@@ -145,3 +145,61 @@ def stage(item: Received) -> str:
 
 def withdrawals(relay: StandInRelay) -> list[Received]:
     return [item for item in relay.received if stage(item) == "withdrawn"]
+
+
+def replace_with_new_file(store: Path) -> None:
+    fresh = store.with_name("fresh.db")
+    fresh.write_bytes(store.read_bytes())
+    os.replace(fresh, store)
+
+
+def overwrite_with_garbage(store: Path) -> None:
+    store.write_bytes(b"not a database, just what a mistaken `cp` left\n" * 200)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (Path.unlink, "removed"),
+        (replace_with_new_file, "replaced"),
+        (overwrite_with_garbage, "not a database"),
+    ],
+    ids=["removed", "replaced", "garbage"],
+)
+def test_a_store_removed_or_replaced_under_the_service_stops_it_with_one_line(
+    env: dict[str, str],
+    tmp_path: Path,
+    change: Any,
+    expected: str,
+) -> None:
+    store = Path(env["EMBARGO_BOT_DATABASE"])
+    service = start_service({**env, "EMBARGO_BOT_POLL_INTERVAL": "0.1"}, tmp_path)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not store.exists():
+            time.sleep(0.05)
+        time.sleep(1.0)  # running, past its first poll
+        assert service.poll() is None
+        change(store)
+        _, log = service.communicate(timeout=10)
+    finally:
+        if service.poll() is None:
+            service.kill()
+    assert service.returncode not in (0, None)
+    assert "Traceback" not in log
+    [line] = [line for line in log.splitlines() if str(store) in line and expected in line]
+    assert "service stopped" in log or line.startswith("embargo-bot:")
+
+
+def test_every_command_on_a_store_overwritten_with_garbage_says_so_in_one_line(
+    env: dict[str, str], pack_files: PackFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = Path(env["EMBARGO_BOT_DATABASE"])
+    assert run_cli(capsys, "list")[0] == 0
+    overwrite_with_garbage(store)
+    for args in (["list"], queue_args(pack_files), ["show", "no-such-pack"]):
+        code, out, err = run_cli(capsys, *args)
+        assert code != 0
+        assert "Traceback" not in out + err
+        [line] = err.strip().splitlines()
+        assert str(store) in line

@@ -26,11 +26,11 @@ from apscheduler.triggers.date import DateTrigger
 from embargo_bot.delivery.held_waves import HeldWaves
 from embargo_bot.delivery.retention import purge_expired
 from embargo_bot.delivery.stage_runner import StageRunner
-from embargo_bot.domain.errors import EmbargoBotError
+from embargo_bot.domain.errors import EmbargoBotError, StoreError
 from embargo_bot.domain.packs import StageKind
 from embargo_bot.domain.times import Clock
 from embargo_bot.lists.catalogue import UNREADABLE, list_fingerprint
-from embargo_bot.store import Store
+from embargo_bot.store import STORE_FAULTS, Store, describe_fault
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,8 @@ class Service:
         log.info("service started as %s", self._runner.owner)
         try:
             await self._loop(scheduler)
+        except STORE_FAULTS as exc:
+            raise describe_fault(exc, self._store.path) from exc
         finally:
             scheduler.shutdown(wait=False)
             self._runner.close_warm()
@@ -125,6 +127,7 @@ class Service:
         seen_version: int | None = None
         since_full = since_held = FULL_SYNC_EVERY
         while not self._stop.is_set():
+            self._check_store_file()
             if since_held >= HELD_CHECK_EVERY:
                 since_held = 0.0
                 self._resync |= self._held.check()
@@ -139,6 +142,15 @@ class Service:
                 await asyncio.wait_for(self._stop.wait(), timeout=self._poll_interval)
             since_full += self._poll_interval
             since_held += self._poll_interval
+
+    def _check_store_file(self) -> None:
+        """Stop, rather than send and record into a store nobody else sees."""
+        problem = self._store.file_problem()
+        if problem is not None:
+            raise StoreError(
+                f"{problem}; the service stops so that nothing more is sent or recorded there. "
+                "Put the store back (or set EMBARGO_BOT_DATABASE to it) and start it again"
+            )
 
     def _sync(self, scheduler: AsyncIOScheduler) -> None:
         self._reclaim_abandoned()

@@ -21,6 +21,7 @@ class Connection:
         self._db = connection
         self.path = path
         self._depth = 0
+        self._identity = _identity(path)
 
     @classmethod
     def open(cls, path: Path, *, group: str | None = None) -> Self:
@@ -42,6 +43,27 @@ class Connection:
 
     def close(self) -> None:
         self._db.close()
+
+    def file_problem(self) -> str | None:
+        """Why the file at the store's path is no longer this open store, if it is not.
+
+        A store deleted, moved away or replaced while open stays readable and
+        writable through our connection: we would go on sending and record it
+        in a file nobody else sees. Cheap enough for every poll (one stat, 16 bytes).
+        """
+        try:
+            identity = _identity(self.path)
+            with self.path.open("rb") as handle:
+                header = handle.read(len(SQLITE_HEADER))
+        except FileNotFoundError:
+            return f"the store {self.path} was removed while in use"
+        except OSError as exc:
+            return f"the store {self.path} cannot be read: {exc.strerror}"
+        if identity != self._identity:
+            return f"the store {self.path} was replaced by another file while in use"
+        if header != SQLITE_HEADER:
+            return f"the store {self.path} is not a database any more (it was overwritten)"
+        return None
 
     def _prepare_schema(self) -> None:
         with self._write():
@@ -114,6 +136,33 @@ class Connection:
     def data_version(self) -> int:
         """Changes whenever another connection commits: a cheap "anything new?" poll."""
         return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+# What the store raises when its file, not a query, is the problem.
+STORE_FAULTS: tuple[type[Exception], ...] = (sqlite3.DatabaseError,)
+
+
+def describe_fault(exc: Exception, path: Path) -> StoreError:
+    """One line for a fault of the store's file or disk, saying what to do."""
+    text = str(exc)
+    if "disk is full" in text:
+        return StoreError(
+            f"the disk holding the store is full ({path}): free some space; nothing "
+            "recorded is lost, and the service resumes when there is room"
+        )
+    if "not a database" in text or "malformed" in text:
+        return StoreError(
+            f"the store {path} is not a database any more ({text}): it was overwritten or "
+            "damaged; restore it from a backup, or set EMBARGO_BOT_DATABASE to the right file"
+        )
+    return StoreError(f"the store {path} cannot be used: {text}")
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    info = os.stat(path)
+    return info.st_dev, info.st_ino
 
 
 def _create_private(path: Path, group: str | None) -> None:
