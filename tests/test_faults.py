@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
+import sqlite3
+import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,8 +19,11 @@ from typing import Any
 import pytest
 from conftest import PackFiles, at, queue_args, start_service, write_big_list
 
+from embargo_bot.app import open_app
 from embargo_bot.cli.main import main
 from embargo_bot.devtools.standin_relay import CapturingHandler, Received, StandInRelay
+from embargo_bot.domain.packs import DeliveryState, StageKind, StageState
+from embargo_bot.settings import load_settings
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -203,3 +210,121 @@ def test_every_command_on_a_store_overwritten_with_garbage_says_so_in_one_line(
         assert "Traceback" not in out + err
         [line] = err.strip().splitlines()
         assert str(store) in line
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 8 MB filesystem (tmpfs), mounted for the test: root only."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small tmpfs needs root and mount(8)")
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def fill(disk: Path, *, leave: int) -> Path:
+    stats = os.statvfs(disk)
+    filler = disk / "filler"
+    filler.write_bytes(b"\0" * max(0, stats.f_bavail * stats.f_frsize - leave))
+    return filler
+
+
+def test_a_full_disk_pauses_sending_says_so_once_and_resumes_with_nothing_lost(
+    env: dict[str, str],
+    lists_dir: Path,
+    pack_files: PackFiles,
+    tmp_path: Path,
+    small_disk: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    addresses = write_big_list(lists_dir, "crowd", 1500)
+    store = small_disk / "store.db"
+    with StandInRelay() as relay:
+        env = {
+            **env,
+            "EMBARGO_BOT_DATABASE": str(store),
+            "EMBARGO_BOT_SMTP_PORT": str(relay.port),
+            "EMBARGO_BOT_POLL_INTERVAL": "0.1",
+            "EMBARGO_BOT_LEASE_SECONDS": "5",
+        }
+        for name, value in env.items():  # the in-process commands below use the same store
+            monkeypatch.setenv(name, value)
+        code, out, err = run_cli(capsys, *queue_args(pack_files, **{"--lists": "crowd"}), "--json")
+        assert code == 0, err
+        pack_id = json.loads(out)["id"]
+        filler = fill(small_disk, leave=200_000)
+        service = start_service(env, tmp_path)
+        lines: list[str] = []
+        assert service.stderr is not None
+        log_pipe = service.stderr
+        reader = threading.Thread(target=lambda: lines.extend(iter(log_pipe.readline, "")))
+        reader.start()
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not any("is full" in line for line in lines):
+                time.sleep(0.05)
+            time.sleep(3)  # polls every 0.1 s: the line must not repeat at each
+            full = [line for line in lines if "the disk holding the store is full" in line]
+            assert len(full) == 1, "".join(lines[-20:])
+            assert str(store) in full[0]
+            filler.unlink()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and len(notice_rcpts(relay)) < len(addresses):
+                time.sleep(0.1)
+            assert len(notice_rcpts(relay)) == len(addresses), "".join(lines[-10:])
+            time.sleep(1)
+        finally:
+            service.send_signal(signal.SIGTERM)
+            service.wait(timeout=15)
+            reader.join(timeout=5)
+            if service.stderr is not None:
+                service.stderr.close()
+    assert "Traceback" not in "".join(lines)
+    assert notice_rcpts(relay) == set(addresses)
+    with open_app(load_settings(_env_file=None)) as app:
+        stage = app.store.stage_of(pack_id, StageKind.NOTICE)
+        states = {d.state for d in app.store.deliveries(pack_id, stage_id=stage.id)}
+    assert stage.state is StageState.DONE and states == {DeliveryState.SENT}
+    connection = sqlite3.connect(store)
+    try:
+        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        connection.close()
+    # Checkpointed after the stage: the write-ahead log does not sit on the small disk.
+    wal = store.with_name("store.db-wal")
+    assert not wal.exists() or wal.stat().st_size < 1_100_000
+
+
+def notice_rcpts(relay: StandInRelay) -> set[str]:
+    return {r for item in relay.received if stage(item) == "notice" for r in item.rcpt_tos}
+
+
+def test_a_command_on_a_full_disk_says_so_in_one_line(
+    env: dict[str, str],
+    pack_files: PackFiles,
+    small_disk: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = small_disk / "store.db"
+    monkeypatch.setenv("EMBARGO_BOT_DATABASE", str(store))
+    assert run_cli(capsys, "list")[0] == 0
+    fill(small_disk, leave=0)
+    for args in (queue_args(pack_files), ["list"]):
+        code, out, err = run_cli(capsys, *args)
+        assert code != 0
+        assert "Traceback" not in out + err
+        [line] = err.strip().splitlines()
+        assert f"the disk holding the store is full ({store})" in line

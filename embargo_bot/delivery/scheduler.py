@@ -30,7 +30,7 @@ from embargo_bot.domain.errors import EmbargoBotError, StoreError
 from embargo_bot.domain.packs import StageKind
 from embargo_bot.domain.times import Clock
 from embargo_bot.lists.catalogue import UNREADABLE, list_fingerprint
-from embargo_bot.store import STORE_FAULTS, Store, describe_fault
+from embargo_bot.store import STORE_FAULTS, Store, describe_fault, is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -128,16 +128,23 @@ class Service:
         since_full = since_held = FULL_SYNC_EVERY
         while not self._stop.is_set():
             self._check_store_file()
-            if since_held >= HELD_CHECK_EVERY:
-                since_held = 0.0
-                self._resync |= self._held.check()
-            version = self._store.data_version()
-            if version != seen_version or self._resync or since_full >= FULL_SYNC_EVERY:
-                self._resync = False
-                self._sync(scheduler)
-                if since_full >= FULL_SYNC_EVERY or seen_version is None:
-                    self._housekeeping()
-                seen_version, since_full = version, 0.0
+            try:
+                if since_held >= HELD_CHECK_EVERY:
+                    since_held = 0.0
+                    self._resync |= self._held.check()
+                version = self._store.data_version()
+                if version != seen_version or self._resync or since_full >= FULL_SYNC_EVERY:
+                    self._sync(scheduler)
+                    if since_full >= FULL_SYNC_EVERY or seen_version is None:
+                        self._housekeeping()
+                    seen_version, since_full, self._resync = version, 0.0, False
+            except STORE_FAULTS as exc:
+                if not is_disk_full(exc, self._store.path):
+                    raise
+                # Nothing recorded is lost: this poll's work is done again at the next,
+                # so a stage whose claim ran out meanwhile resumes as soon as there is room.
+                self._runner.faults.report(exc, "keeping the timetable")
+                self._resync = True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=self._poll_interval)
             since_full += self._poll_interval
@@ -238,5 +245,8 @@ class Service:
             await self._runner.run(stage_id, self._stop)
         except EmbargoBotError as exc:
             log.error("stage %d failed: %s", stage_id, exc)
+        except STORE_FAULTS as exc:
+            # Its claim runs out and it resumes, from what was recorded, once it can be written.
+            self._runner.faults.report(exc, f"sending stage {stage_id}")
         except Exception:
             log.exception("stage %d crashed; it will be retried when its claim runs out", stage_id)

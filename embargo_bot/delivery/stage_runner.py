@@ -18,6 +18,7 @@ from embargo_bot.delivery.retry import RetryPolicy
 from embargo_bot.delivery.rules import Action, decide
 from embargo_bot.delivery.smtp import RelayConfig, RelaySession
 from embargo_bot.delivery.stage_session import SendingContext, StageSession
+from embargo_bot.delivery.store_faults import FaultLog
 from embargo_bot.domain.errors import EmbargoBotError
 from embargo_bot.domain.packs import (
     NewDelivery,
@@ -90,6 +91,7 @@ class StageRunner:
         self.budget = ByteBudget()
         self._prepared: dict[int, tuple[int, int, BuiltMessage]] = {}
         self._warm: dict[int, list[RelaySession]] = {}
+        self.faults = FaultLog(self.store.path)
         self.context = SendingContext(
             store=self.store,
             relay=config.relay,
@@ -102,6 +104,7 @@ class StageRunner:
             limiter=self.limiter,
             budget=self.budget,
             audit=audit,
+            faults=self.faults,
         )
 
     def fix_recipients(self, pack: Pack, stage: Stage) -> bool:

@@ -16,7 +16,7 @@ May import ``security`` (the audit chain's MACs) and ``domain``.
 
 from __future__ import annotations
 
-from embargo_bot.store.core import STORE_FAULTS, describe_fault
+from embargo_bot.store.core import STORE_FAULTS, describe_fault, is_disk_full
 from embargo_bot.store.delivery_queries import DeliveryQueries, StageSummary
 from embargo_bot.store.pack_queries import SealedContent
 
@@ -25,4 +25,11 @@ class Store(DeliveryQueries):
     """Every read and write of packs, versions, stages and deliveries."""
 
 
-__all__ = ["STORE_FAULTS", "SealedContent", "StageSummary", "Store", "describe_fault"]
+__all__ = [
+    "STORE_FAULTS",
+    "SealedContent",
+    "StageSummary",
+    "Store",
+    "describe_fault",
+    "is_disk_full",
+]

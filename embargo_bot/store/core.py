@@ -31,11 +31,15 @@ class Connection:
             connection.execute("PRAGMA busy_timeout = 10000")
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute("PRAGMA synchronous = NORMAL")
+            # After a checkpoint, the log file is cut back to this size rather than kept.
+            connection.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
             connection.execute("PRAGMA foreign_keys = ON")
             opened = cls(connection, path)
             opened._prepare_schema()
             _share_with_group(path, group)
         except sqlite3.Error as exc:
+            if is_disk_full(exc, path):
+                raise describe_fault(exc, path) from exc
             raise StoreError(
                 f"cannot open the store {path}: {exc}; check EMBARGO_BOT_DATABASE"
             ) from exc
@@ -112,7 +116,22 @@ class Connection:
             raise
         finally:
             self._depth = 0
-        self._db.execute("COMMIT")
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error:
+            # A failed COMMIT (disk full) leaves the transaction open: end it, or
+            # every later BEGIN fails too, even once there is room again.
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the store and empty it (after each stage).
+
+        SQLite alone checkpoints only at about 4 MB of log, which can fill a
+        small disk mid-stage; a busy reader just makes this a partial one.
+        """
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
 
     def transaction(self) -> AbstractContextManager[None]:
         """One commit for several changes: all of them, or none."""
@@ -139,15 +158,31 @@ class Connection:
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+WAL_SIZE_LIMIT = 1 << 20
+LITTLE_ROOM = 64 * 1024  # less free space than this, and an I/O error means "full"
 
 # What the store raises when its file, not a query, is the problem.
 STORE_FAULTS: tuple[type[Exception], ...] = (sqlite3.DatabaseError,)
 
 
+def is_disk_full(exc: Exception, path: Path | None = None) -> bool:
+    """SQLITE_FULL; or an I/O error (making the log file failed) on a disk with no room."""
+    text = str(exc)
+    if "disk is full" in text:
+        return True
+    if "disk I/O error" not in text or path is None:
+        return False
+    try:
+        room = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return room.f_bavail * room.f_frsize < LITTLE_ROOM
+
+
 def describe_fault(exc: Exception, path: Path) -> StoreError:
     """One line for a fault of the store's file or disk, saying what to do."""
     text = str(exc)
-    if "disk is full" in text:
+    if is_disk_full(exc, path):
         return StoreError(
             f"the disk holding the store is full ({path}): free some space; nothing "
             "recorded is lost, and the service resumes when there is room"
