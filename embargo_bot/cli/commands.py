@@ -131,7 +131,8 @@ def list_command(args: argparse.Namespace, console: Console) -> int:
 
 def show_command(args: argparse.Namespace, console: Console) -> int:
     with open_app(command_settings()) as app:
-        status, now = pack_status(app, args.pack), app.clock()
+        # Every attempt only for --json: the table does not show them.
+        status, now = pack_status(app, args.pack, with_attempts=args.json), app.clock()
         if args.json:
             emit_json(console, output.status_json(status, now=now, with_deliveries=True))
         else:

@@ -44,8 +44,9 @@ class HeldWaves:
         if seen == self._seen and not settled:
             return False  # the lists are as they were when we last looked
         self._seen = seen
+        keys = {key for stage in held for key in stage.list_keys}
         try:
-            catalogue = load_lists(directory)
+            catalogue = load_lists(directory, only=keys)
         except EmbargoBotError as exc:
             log.error("held notice waves wait: %s", exc)
             catalogue = ListCatalogue(directory, {}, ())

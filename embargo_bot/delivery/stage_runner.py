@@ -51,6 +51,18 @@ def held_note(reasons: tuple[str, ...]) -> str:
     )
 
 
+def lists_needed(pack: Pack, stage: Stage) -> tuple[str, ...] | None:
+    """The lists a stage's recipients come from (None: all, to find a test address).
+
+    A big list the stage does not use is not parsed: at the lift that is time.
+    """
+    if stage.kind is StageKind.NOTICE:
+        return stage.list_keys
+    if stage.kind is StageKind.LIVE:
+        return pack.list_keys
+    return None if stage.kind is StageKind.TEST else ()
+
+
 def alert_for(stage_id: int, now: datetime) -> NewStage:
     """The email that tells the contact at once that a wave is held back."""
     return NewStage(StageKind.ALERT, now, report_of=stage_id)
@@ -119,7 +131,7 @@ class StageRunner:
         chosen = audience(
             pack,
             stage,
-            catalogue=load_lists(self.config.recipients_dir),
+            catalogue=load_lists(self.config.recipients_dir, only=lists_needed(pack, stage)),
             holders=self.store.holders(pack.id),
             earlier_waves=self.store.notice_addresses(pack.id, other_than=stage.id),
         )

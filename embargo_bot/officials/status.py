@@ -47,14 +47,24 @@ class PackStatus:
         return min(waiting, key=lambda stage: stage.due_at, default=None)
 
 
-def pack_status(app: App, pack_id: str, *, catalogue: ListCatalogue | None = None) -> PackStatus:
+def pack_status(
+    app: App,
+    pack_id: str,
+    *,
+    catalogue: ListCatalogue | None = None,
+    with_attempts: bool = True,
+) -> PackStatus:
+    """Where a pack stands; ``with_attempts=False`` spares a big pack's every attempt."""
     store = app.store
     pack = store.get_pack(pack_id)
     deliveries = store.deliveries(pack_id)
+    by_stage: dict[int, list[Delivery]] = {}
+    for delivery in deliveries:
+        by_stage.setdefault(delivery.stage_id, []).append(delivery)
     rate = app.settings.smtp_rate
     stages = []
     for stage in store.stages(pack_id):
-        mine = [d for d in deliveries if d.stage_id == stage.id]
+        mine = by_stage.get(stage.id, [])
         summary = store.stage_summary(stage.id)
         takes = None
         if rate is not None:  # without a rate limit there is no duration to estimate
@@ -70,7 +80,7 @@ def pack_status(app: App, pack_id: str, *, catalogue: ListCatalogue | None = Non
         stages=stages,
         deliveries=deliveries,
         versions=store.versions(pack_id),
-        attempts=store.attempts(pack_id),
+        attempts=store.attempts(pack_id) if with_attempts else [],
     )
 
 
