@@ -215,9 +215,15 @@ def timetable(status: PackStatus, *, zone: ZoneInfo) -> Table:
             str(item.summary.pending),
             accepted,
             "-" if item.takes is None else describe_span(item.takes),
-            stage.detail or "",
+            stage.detail or _state_words(stage),
         )
     return table
+
+
+def _state_words(stage: Stage) -> str:
+    if stage.state is StageState.HELD:
+        return "held: sent once its lists are valid (`lists check`), if before the lift"
+    return ""
 
 
 def _audience_words(stage: Stage) -> str:
