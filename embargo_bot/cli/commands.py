@@ -47,9 +47,11 @@ def queue_command(args: argparse.Namespace, console: Console) -> int:
         link_check=args.link_check,
     )
     with open_app(command_settings(), create=True) as app:
-        pack = actions.queue_pack(app, request, created_by=current_user(), on_warning=_warn)
-        status = pack_status(app, pack.id)
-        warning = actions.live_warning(app, pack)
+        pack, catalogue = actions.queue_pack_counted(
+            app, request, created_by=current_user(), on_warning=_warn
+        )
+        status = pack_status(app, pack.id, catalogue=catalogue)
+        warning = actions.live_warning(app, pack, catalogue)
         if warning:
             _warn(warning)
         if args.json:
@@ -146,13 +148,17 @@ def list_command(args: argparse.Namespace, console: Console) -> int:
 
 def show_command(args: argparse.Namespace, console: Console) -> int:
     with open_app(command_settings(), create=False) as app:
-        status, now = pack_status(app, args.pack), app.clock()
+        # Every attempt only for --json: the table does not show them.
+        status, now = pack_status(app, args.pack, with_attempts=args.json), app.clock()
         if args.json:
             document = output.status_json(status, now=now, with_deliveries=True)
             document["link_check"] = link_json(status)
             emit_json(console, document)
         else:
-            console.print(output.status_view(status, now=now, zone=app.settings.zone))
+            view = output.status_view(
+                status, now=now, zone=app.settings.zone, recipients=args.recipients
+            )
+            console.print(view)
             console.print(link_view(status, zone=app.settings.zone))
     return 0
 

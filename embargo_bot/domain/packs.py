@@ -20,7 +20,9 @@ class StageKind(StrEnum):
     WITHDRAWN = "withdrawn"  # the pack was withdrawn: to those who hold the notice
     TEST = "test"  # an official's check, to one address on a list
     REPORT = "report"  # to the pack's contact: how a stage went
-    ALERT = "alert"  # to the pack's contact at once: something needs them (its words: detail)
+    # To the pack's contact at once: a wave is held back by a broken list (report_of), or
+    # the live page is not up at the lift or is out early (its words in detail).
+    ALERT = "alert"
 
 
 # Recipients of these hold the embargoed material (and know a lift time).
@@ -35,7 +37,10 @@ class StageState(StrEnum):
     DONE = "done"
     SKIPPED = "skipped"  # e.g. a notice whose lift had passed before it could go
     CANCELLED = "cancelled"
-    FAILED = "failed"  # could not start, e.g. a list it names became invalid
+    FAILED = "failed"  # could not start, e.g. no list the live email names is valid
+    # A notice wave's share for lists invalid at its time: sent once they are
+    # valid again, skipped (and reported) if the lift comes first.
+    HELD = "held"
 
 
 OPEN_STAGE_STATES = (StageState.SCHEDULED, StageState.SENDING)
@@ -129,7 +134,8 @@ class NewStage:
     test_address: str | None = None
     test_of: tuple[StageKind, ...] = ()
     report_of: int | None = None
-    detail: str | None = None  # an alert's words
+    held: bool = False  # stored as HELD, not SCHEDULED: waits for its lists, not a time
+    detail: str | None = None  # a link alert's words
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,13 @@ class BuiltMessage:
     lift_seq: int | None
 
 
+def held_part(report: StageReport) -> StageReport:
+    """An alert tells only why lists are held, not how the rest of the wave went."""
+    detail = report.detail or ""
+    start = detail.find("lists held")
+    return replace(report, detail=detail[start:] if start >= 0 else detail)
+
+
 class MessageBuilder:
     def __init__(
         self,
@@ -90,6 +97,8 @@ class MessageBuilder:
             report=None if stage.report_of is None else self.report_of(pack, stage.report_of),
             alert=stage.detail if kind is StageKind.ALERT else None,
         )
+        if kind is StageKind.ALERT and facts.report is not None:
+            facts = replace(facts, report=held_part(facts.report))
         enclosures = self._enclosures(pack, stage) if kind is StageKind.TEST else ()
         message = self.compose(pack, kind, content, facts=facts, seed=stage, enclosures=enclosures)
         holding = kind in (StageKind.NOTICE, StageKind.UPDATED, StageKind.CHANGED)
@@ -185,6 +194,8 @@ class MessageBuilder:
         )
         for kind in StageKind:
             self.compose(pack, kind, content, facts=facts, seed="check")
+        # An alert of a held wave has no words of its own: its template's other half.
+        self.compose(pack, StageKind.ALERT, content, facts=replace(facts, alert=None), seed="check")
 
     def report_of(self, pack: Pack, stage_id: int) -> StageReport:
         return summarise(

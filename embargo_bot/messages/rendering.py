@@ -65,6 +65,8 @@ class ReportContext:
     first_after: str
     last_after: str
     failures: tuple[Failure, ...]
+    not_sent: tuple[Failure, ...]
+    everyone_reached: bool
 
 
 @dataclass(frozen=True)
@@ -191,7 +193,10 @@ class Renderer:
             live_withheld=facts.live_withheld,
             has_calendar=kind in CALENDAR_KINDS,
             report=None if facts.report is None else _report_context(facts.report, zone),
-            alert=None if kind is not StageKind.ALERT else _alert_context(facts.alert),
+            # A held wave's alert has no words of its own: it tells its report.
+            alert=None
+            if kind is not StageKind.ALERT or facts.alert is None
+            else _alert_context(facts.alert),
         )
 
     def _texts(
@@ -275,6 +280,8 @@ def _report_context(report: StageReport, zone: ZoneInfo) -> ReportContext:
         first_after=describe_offset(report.first_after),
         last_after=describe_offset(report.last_after),
         failures=report.failures,
+        not_sent=report.not_sent,
+        everyone_reached=report.everyone_reached,
     )
 
 

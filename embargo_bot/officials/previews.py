@@ -36,6 +36,7 @@ class PreviewFile:
     stage: str
 
 
+# Emails to the official, not to partners.
 NOT_PREVIEWED = (StageKind.TEST, StageKind.REPORT, StageKind.ALERT)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from embargo_bot.store.core import upgrade
 from embargo_bot.store.delivery_queries import StageSummary
+from embargo_bot.store.faults import STORE_FAULTS, describe_fault, is_disk_full
 from embargo_bot.store.instance_queries import InstanceStatus
 from embargo_bot.store.link_queries import LinkQueries
 from embargo_bot.store.material_queries import SealedContent
@@ -34,11 +35,14 @@ class Store(LinkQueries):
 
 __all__ = [
     "HEAD",
+    "STORE_FAULTS",
     "InstanceStatus",
     "SealedContent",
     "StageSummary",
     "Store",
     "StoreTarget",
     "choose_store",
+    "describe_fault",
+    "is_disk_full",
     "upgrade",
 ]
