@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -39,6 +40,9 @@ from embargo_bot.messages.mime import new_message_id
 from embargo_bot.security.audit import Auditor
 
 log = logging.getLogger(__name__)
+
+# How long connections opened ahead of the lift are trusted to stay open.
+WARM_FOR_SECONDS = 10.0
 
 
 HELD_PREFIX = "lists held: "
@@ -264,8 +268,14 @@ class StageRunner:
         pack, stage = self.store.get_pack(pack.id), self.store.stage(stage.id)
         if gated and self.gate is not None:
             # No live email before the page answers (or `release`): checked at the lift.
+            waited_from = time.monotonic()
             if not await self.gate.open_for_live(pack, stage, stop):
+                self.close_warm(stage.id)
                 return
+            if time.monotonic() - waited_from > WARM_FOR_SECONDS:
+                # A relay drops idle connections: after a wait, connect afresh rather than
+                # meet a dead one and put a partner back by a retry's backoff.
+                self.close_warm(stage.id)
             pack, stage = self.store.get_pack(pack.id), self.store.stage(stage.id)
         session = StageSession(self.context, pack, stage, stop)
         try:
