@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Integer, Text, and_, bindparam, func, select, update
 
+from embargo_bot.domain.bounces import new_verp_token
 from embargo_bot.domain.outcomes import Outcome
 from embargo_bot.domain.packs import (
     HOLDING_KINDS,
@@ -38,12 +39,14 @@ class StageSummary:
     sent: int = 0
     failed: int = 0
     cancelled: int = 0
+    bounced: int = 0  # sent, then refused by the partner's own server
 
     @property
     def total(self) -> int:
-        return self.pending + self.sent + self.failed + self.cancelled
+        return self.pending + self.sent + self.failed + self.cancelled + self.bounced
 
 
+_HELD_STATES = (DeliveryState.SENT.value, DeliveryState.BOUNCED.value)
 # Built once: one attempt is recorded per message sent, between the lift and
 # the last live email, and building these statements cost more than running them.
 _THIS = and_(
@@ -119,6 +122,7 @@ class DeliveryQueries(StageQueries):
                             "created_at": stamp,
                             "updated_at": stamp,
                             "certificate": item.certificate,
+                            "verp_token": new_verp_token(),
                         }
                         for item in recipients
                     ],
@@ -175,7 +179,9 @@ class DeliveryQueries(StageQueries):
             )
             .where(
                 deliveries.c.pack_id == pack_id,
-                deliveries.c.state == DeliveryState.SENT.value,
+                # A bounce may be partial (a forwarded copy arrived), and a
+                # withdrawal or a moved lift must reach whoever might hold it.
+                deliveries.c.state.in_(_HELD_STATES),
                 deliveries.c.kind.in_([kind.value for kind in HOLDING_KINDS]),
             )
             .group_by(deliveries.c.email)

@@ -277,7 +277,7 @@ class PackQueries(MaterialQueries):
     def _may_hold_notice(self, connection: Connection, pack_id: str) -> bool:
         sent = exists().where(
             deliveries.c.pack_id == pack_id,
-            deliveries.c.state == DeliveryState.SENT.value,
+            deliveries.c.state.in_((DeliveryState.SENT.value, DeliveryState.BOUNCED.value)),
             deliveries.c.kind.in_(_HOLDING),
         )
         sending = exists().where(

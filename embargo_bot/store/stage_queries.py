@@ -38,7 +38,7 @@ _CLAIM = text(f"""
 UPDATE stages SET state = 'sending', owner = :owner, lease_until = :lease_until,
     started_at = COALESCE(started_at, :now)
 WHERE id = :stage_id AND state = 'scheduled' AND due_at <= :now
-AND (stages.kind = '{StageKind.REPORT}' OR EXISTS (
+AND (stages.kind IN ('{StageKind.REPORT}', '{StageKind.ALERT}') OR EXISTS (
     SELECT 1 FROM packs p WHERE p.id = stages.pack_id
     AND (p.state = '{PackState.ACTIVE}'
          OR (p.state = '{PackState.CANCELLED}' AND stages.kind = '{StageKind.WITHDRAWN}'))
@@ -93,7 +93,9 @@ class StageQueries(PackQueries):
                 or_(
                     packs.c.needs_clearance == 0,
                     packs.c.cleared_at.is_not(None),
-                    stages.c.kind.in_([StageKind.TEST.value, StageKind.REPORT.value]),
+                    stages.c.kind.in_(
+                        [StageKind.TEST.value, StageKind.REPORT.value, StageKind.ALERT.value]
+                    ),
                 ),
             )
             .order_by(stages.c.due_at, stages.c.id)
