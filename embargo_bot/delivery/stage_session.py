@@ -193,7 +193,9 @@ class StageSession:
                             date=message_date(self.stage.kind, self.pack, delivery.created_at),
                         )
                         del message
-                        outcome = await session.send(sender, delivery.email, data)
+                        outcome = await session.send(
+                            sender, delivery.email, data, token=delivery.verp_token
+                        )
                         del data
                 retry_at = self._record(delivery, outcome, built)
                 await queue.done(delivery, retry_at=retry_at)
