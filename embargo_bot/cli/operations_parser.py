@@ -23,6 +23,18 @@ settings that matter (environment or .env in the working folder):
 `embargo-bot doctor` checks them all before a first start."""
 
 
+def _days(text: str) -> int:
+    import argparse
+
+    try:
+        days = int(text)
+    except ValueError:
+        days = -1
+    if not 1 <= days <= 36500:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days, e.g. 30")
+    return days
+
+
 def operators_commands(commands: Any) -> None:
     lists = command(
         commands,
@@ -42,6 +54,20 @@ def operators_commands(commands: Any) -> None:
     )
     json_flag(check)
     check.set_defaults(handler="operations:lists_check_command")
+    bounces = command(
+        lists_commands,
+        "bounces",
+        "addresses whose partner's server bounced a message",
+        "Each address a partner's server reported undeliverable after the relay accepted "
+        "the message (read from the bounce mailbox): its list, the file and line that name "
+        "it, the last reason, and how many packs it bounced for. Fix or remove the line.",
+        "embargo-bot lists bounces --since 30",
+    )
+    bounces.add_argument(
+        "--since", type=_days, metavar="DAYS", help="only bounces in the last DAYS days"
+    )
+    json_flag(bounces)
+    bounces.set_defaults(handler="bounce_output:lists_bounces_command")
 
     run = command(
         commands,

@@ -10,6 +10,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from embargo_bot.cli.bounce_output import delivery_bounce_json, reply_words
 from embargo_bot.cli.records import Field, Records
 from embargo_bot.domain.packs import (
     Delivery,
@@ -41,6 +42,7 @@ _STATE_STYLES = {
     DeliveryState.SENT: "green",
     DeliveryState.FAILED: "bold red",
     DeliveryState.CANCELLED: "red",
+    DeliveryState.BOUNCED: "bold red",
 }
 
 
@@ -91,6 +93,7 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
         "message_id": delivery.message_id,
         "updated_at": _iso(delivery.updated_at),
         "version": delivery.version,
+        **delivery_bounce_json(delivery),
     }
 
 
@@ -124,6 +127,7 @@ def status_json(status: PackStatus, *, now: datetime, with_deliveries: bool) -> 
             "failed": item.summary.failed,
             "pending": item.summary.pending,
             "cancelled": item.summary.cancelled,
+            "bounced": item.summary.bounced,
             "first_accepted_after_seconds": _seconds(item.report.first_after),
             "last_accepted_after_seconds": _seconds(item.report.last_after),
             "takes_seconds": _seconds(item.takes),
@@ -235,6 +239,7 @@ def timetable(status: PackStatus, *, zone: ZoneInfo) -> Records:
             Field("State"),
             Field("Sent"),
             Field("Failed"),
+            Field("Bounced"),
             Field("Pending"),
             Field("Accepted after"),
             Field("Takes"),
@@ -258,6 +263,7 @@ def timetable(status: PackStatus, *, zone: ZoneInfo) -> Records:
             _styled(stage.state),
             str(item.summary.sent),
             str(item.summary.failed),
+            str(item.summary.bounced),
             str(item.summary.pending),
             accepted,
             "-" if item.takes is None else describe_span(item.takes),
@@ -351,7 +357,7 @@ def status_view(status: PackStatus, *, now: datetime, zone: ZoneInfo) -> Rendera
             _styled(delivery.state),
             str(delivery.attempts),
             describe_offset(lateness(delivery, stage)),
-            delivery.reply or "",
+            reply_words(delivery),
         )
     parts: list[RenderableType] = [facts, timetable(status, zone=zone), versions]
     if status.deliveries:

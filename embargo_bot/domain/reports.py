@@ -28,6 +28,8 @@ class StageReport:
     first_after: timedelta | None  # first message accepted, after the stage's time
     last_after: timedelta | None
     failures: tuple[Failure, ...]
+    bounced: int = 0  # accepted by the relay, then refused by the partner's server
+    bounces: tuple[Failure, ...] = ()
 
 
 def summarise(stage: Stage, deliveries: Sequence[Delivery]) -> StageReport:
@@ -48,6 +50,12 @@ def summarise(stage: Stage, deliveries: Sequence[Delivery]) -> StageReport:
             Failure(email=d.email, reply=d.reply or "no reply recorded")
             for d in deliveries
             if d.state is DeliveryState.FAILED
+        ),
+        bounced=sum(d.state is DeliveryState.BOUNCED for d in deliveries),
+        bounces=tuple(
+            Failure(email=d.email, reply=d.bounce.words)
+            for d in deliveries
+            if d.state is DeliveryState.BOUNCED and d.bounce is not None
         ),
     )
 
