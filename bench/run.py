@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import lift
+import list_cost
 import memory
 import startup
 import throughput
@@ -36,7 +37,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["startup", "throughput", "lift", "memory"],
+        choices=["startup", "throughput", "lift", "memory", "list-cost"],
         help="run only this part (may be repeated)",
     )
     parser.add_argument(
@@ -60,6 +61,7 @@ def parts(args: argparse.Namespace) -> dict[str, Callable[[], list[Figure]]]:
         "throughput": throughput.measure,
         "lift": lambda: lift.measure(lead=args.lift_lead),
         "memory": lambda: memory.measure(budget=args.memory_budget),
+        "list-cost": list_cost.measure,
     }
     return {name: every[name] for name in every if not args.only or name in args.only}
 

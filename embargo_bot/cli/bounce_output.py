@@ -13,6 +13,7 @@ from rich.console import Console
 from embargo_bot.cli.records import Field, Records
 from embargo_bot.domain.bounces import BouncedAddress, ServerReport
 from embargo_bot.domain.packs import Delivery
+from embargo_bot.domain.reports import Failure
 from embargo_bot.domain.times import describe_short, to_storage
 
 if TYPE_CHECKING:
@@ -38,6 +39,10 @@ def reply_words(delivery: Delivery) -> str:
     if delivery.delay is not None:
         return f"{reply} (delayed at the partner's server: {delivery.delay.words})".strip()
     return reply
+
+
+def bounced_words(failure: Failure) -> Failure:
+    return Failure(failure.email, f"bounced: {failure.reply}")
 
 
 def where_listed(item: BouncedAddress, catalogue: ListCatalogue | None, root: Path) -> str:

@@ -24,6 +24,7 @@ from embargo_bot.delivery.retry import RetryPolicy
 from embargo_bot.delivery.rules import may_send, message_date
 from embargo_bot.delivery.smtp import RelayConfig, RelaySession
 from embargo_bot.delivery.smtp_errors import relay_problem
+from embargo_bot.delivery.store_faults import FaultLog
 from embargo_bot.delivery.work_queue import DeliveryQueue
 from embargo_bot.domain.outcomes import Outcome, OutcomeKind
 from embargo_bot.domain.packs import (
@@ -36,13 +37,14 @@ from embargo_bot.domain.packs import (
     StageKind,
     StageState,
 )
+from embargo_bot.domain.reports import LEFT_OUT_NOTES
 from embargo_bot.domain.times import Clock
 from embargo_bot.messages.builder import BuiltMessage
 from embargo_bot.messages.mime import StageMessage
 from embargo_bot.messages.mime import personalise as personalise_message
 from embargo_bot.security.audit import Auditor
 from embargo_bot.security.smime import encrypt_entity, load_recipient_certificate
-from embargo_bot.store import Store
+from embargo_bot.store import STORE_FAULTS, Store
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,7 @@ class SendingContext:
     limiter: RateLimiter
     budget: ByteBudget
     audit: Auditor
+    faults: FaultLog
 
 
 class StageSession:
@@ -135,7 +138,7 @@ class StageSession:
     def _finish(self, state: StageState, detail: str) -> None:
         """Close the stage, with its delivery report and audit entry, in one commit."""
         note = self.store.stage(self.stage.id).detail
-        if note and note.startswith("lists left out"):
+        if note and note.startswith(LEFT_OUT_NOTES):
             detail = f"{detail}; {note}"  # the report must say who was not sent to, and why
         with self.store.transaction():
             self.store.finish_stage(
@@ -149,6 +152,10 @@ class StageSession:
             self.context.audit(
                 f"stage {state}", self.pack.id, stage=self.stage.label, detail=detail
             )
+        try:
+            self.store.checkpoint()  # keep the write-ahead log small on a small disk
+        except STORE_FAULTS as exc:
+            self.context.faults.report(exc, f"checkpointing after {self.label}")
 
     def _report(self) -> NewStage | None:
         if self.stage.kind not in REPORTED_KINDS:
@@ -197,7 +204,14 @@ class StageSession:
                             sender, delivery.email, data, token=delivery.verp_token
                         )
                         del data
-                retry_at = self._record(delivery, outcome, built)
+                try:
+                    retry_at = self._record(delivery, outcome, built)
+                except STORE_FAULTS as exc:
+                    # Left pending: sent again when the store can be written, never lost.
+                    context.faults.report(exc, f"recording {self.label}")
+                    self._halt("the store cannot be written")
+                    await queue.done(delivery)
+                    return
                 await queue.done(delivery, retry_at=retry_at)
 
     async def _pause(self, seconds: float) -> None:
@@ -275,30 +289,41 @@ class StageSession:
             await queue.close()
 
     async def _watch_pack(self) -> None:
-        context, pack, kind = self.context, self.pack, self.stage.kind
-        interval = min(0.5, context.lease.total_seconds() / 3)
+        interval = min(0.5, self.context.lease.total_seconds() / 3)
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), timeout=interval)
             if self.stop.is_set():
                 self._halt("the service is stopping")
                 return
-            state, version, lift_seq = self.store.pack_state(pack.id)
-            if state is PackState.CANCELLED and kind is not StageKind.WITHDRAWN:
-                self._halt("the pack was withdrawn")
+            try:
+                if not self._still_ours():
+                    return
+            except STORE_FAULTS as exc:
+                self.context.faults.report(exc, f"watching {self.label}")
+                self._halt("the store cannot be written")
                 return
-            if kind in (StageKind.NOTICE, StageKind.UPDATED) and version != pack.version:
-                self._halt("the pack was amended: restarting with the new version")
-                return
-            if kind in (StageKind.NOTICE, StageKind.UPDATED, StageKind.CHANGED) and (
-                lift_seq != pack.lift_seq
-            ):
-                self._halt("the embargo was rescheduled: restarting with the new lift")
-                return
-            lease_until = context.clock() + context.lease
-            if not self.store.renew_lease(self.stage.id, context.owner, lease_until):
-                self._halt("another instance took over this stage")
-                return
+
+    def _still_ours(self) -> bool:
+        """Whether the stage may go on: False (and halted) if the pack changed or we lost it."""
+        context, pack, kind = self.context, self.pack, self.stage.kind
+        state, version, lift_seq = self.store.pack_state(pack.id)
+        if state is PackState.CANCELLED and kind is not StageKind.WITHDRAWN:
+            self._halt("the pack was withdrawn")
+            return False
+        if kind in (StageKind.NOTICE, StageKind.UPDATED) and version != pack.version:
+            self._halt("the pack was amended: restarting with the new version")
+            return False
+        if kind in (StageKind.NOTICE, StageKind.UPDATED, StageKind.CHANGED) and (
+            lift_seq != pack.lift_seq
+        ):
+            self._halt("the embargo was rescheduled: restarting with the new lift")
+            return False
+        lease_until = context.clock() + context.lease
+        if not self.store.renew_lease(self.stage.id, context.owner, lease_until):
+            self._halt("another instance took over this stage")
+            return False
+        return True
 
     def _halt(self, reason: str) -> None:
         if not self.halt.is_set():
@@ -307,6 +332,17 @@ class StageSession:
             log.warning("%s stopping: %s", self.label, reason)
 
     def _close(self, elapsed: float) -> None:
+        try:
+            self._close_stage(elapsed)
+        except STORE_FAULTS as exc:
+            self.context.faults.report(exc, f"closing {self.label}")
+            log.warning(
+                "%s paused: the store cannot be written; it resumes from what was recorded "
+                "when it can (once its claim runs out)",
+                self.label,
+            )
+
+    def _close_stage(self, elapsed: float) -> None:
         context, store, stage = self.context, self.store, self.stage
         now = context.clock()
         state, _, _ = store.pack_state(self.pack.id)

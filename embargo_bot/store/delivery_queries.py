@@ -21,6 +21,7 @@ from embargo_bot.domain.packs import (
 )
 from embargo_bot.domain.times import to_storage
 from embargo_bot.store import rows
+from embargo_bot.store.pack_queries import may_hold
 from embargo_bot.store.stage_queries import StageQueries
 from embargo_bot.store.tables import (
     ATTEMPT_COLUMNS,
@@ -46,7 +47,6 @@ class StageSummary:
         return self.pending + self.sent + self.failed + self.cancelled + self.bounced
 
 
-_HELD_STATES = (DeliveryState.SENT.value, DeliveryState.BOUNCED.value)
 # Built once: one attempt is recorded per message sent, between the lift and
 # the last live email, and building these statements cost more than running them.
 _THIS = and_(
@@ -168,20 +168,22 @@ class DeliveryQueries(StageQueries):
         return {row[0].casefold() for row in found}
 
     def holders(self, pack_id: str) -> list[Holder]:
-        """Everyone sent the embargoed material, with the latest version and lift they hold."""
+        """Everyone who may hold the embargoed material, with the latest version and lift.
+
+        Version and lift 0 for one who may hold it but is not recorded as sent:
+        every follow-up goes to them.
+        """
         found = self._rows(
             select(
                 deliveries.c.email,
                 func.min(deliveries.c.name),
                 func.min(deliveries.c.list_key),
-                func.max(deliveries.c.version),
-                func.max(deliveries.c.lift_seq),
+                func.coalesce(func.max(deliveries.c.version), 0),
+                func.coalesce(func.max(deliveries.c.lift_seq), 0),
             )
             .where(
                 deliveries.c.pack_id == pack_id,
-                # A bounce may be partial (a forwarded copy arrived), and a
-                # withdrawal or a moved lift must reach whoever might hold it.
-                deliveries.c.state.in_(_HELD_STATES),
+                may_hold(),
                 deliveries.c.kind.in_([kind.value for kind in HOLDING_KINDS]),
             )
             .group_by(deliveries.c.email)

@@ -102,6 +102,39 @@ class StageQueries(PackQueries):
         )
         return [rows.stage(row) for row in self._rows(query)]
 
+    def held_stages(self) -> list[Stage]:
+        """Notice waves' shares held back for lists that were invalid at their time."""
+        query = (
+            select(*STAGE_COLUMNS)
+            .where(stages.c.state == StageState.HELD.value)
+            .order_by(stages.c.due_at, stages.c.id)
+        )
+        return [rows.stage(row) for row in self._rows(query)]
+
+    def hold_stage(self, stage_id: int, owner: str, detail: str) -> bool:
+        """Put a claimed notice wave on hold: none of its lists could be used at its time."""
+        with self._write() as connection:
+            held = connection.execute(
+                update(stages)
+                .where(
+                    stages.c.id == stage_id,
+                    stages.c.owner == owner,
+                    stages.c.state == StageState.SENDING.value,
+                )
+                .values(state=StageState.HELD.value, owner=None, lease_until=None, detail=detail)
+            ).rowcount
+        return held == 1
+
+    def release_held(self, stage_id: int) -> bool:
+        """A held wave's lists are valid again: it may be claimed (its time has passed)."""
+        with self._write() as connection:
+            released = connection.execute(
+                update(stages)
+                .where(stages.c.id == stage_id, stages.c.state == StageState.HELD.value)
+                .values(state=StageState.SCHEDULED.value)
+            ).rowcount
+        return released == 1
+
     def claim_stage(self, stage_id: int, owner: str, now: datetime, lease_until: datetime) -> bool:
         """Take a stage for sending; False if it may not start yet or someone has it."""
         params = {
@@ -184,13 +217,17 @@ class StageQueries(PackQueries):
         *,
         owner: str | None = None,
         report: NewStage | None = None,
+        held: bool = False,
     ) -> bool:
-        """Close a stage: as its owner when sending, or straight from scheduled (a skip).
+        """Close a stage: as its owner when sending, or straight from scheduled (a skip),
+        or from held (its lists were still invalid at the lift, or the pack ended).
 
         ``report`` (the delivery report to the official) is added in the same
         commit, so a crash cannot finish a stage and lose its report.
         """
         expected = StageState.SCHEDULED if owner is None else StageState.SENDING
+        if held:
+            expected = StageState.HELD
         with self._write() as connection:
             pack_id = connection.execute(
                 select(stages.c.pack_id).where(stages.c.id == stage_id)
@@ -213,7 +250,9 @@ class StageQueries(PackQueries):
                 self._insert_stages(connection, pack_id, [report])
             still_open = exists().where(
                 stages.c.pack_id == pack_id,
-                stages.c.state.in_([StageState.SCHEDULED.value, StageState.SENDING.value]),
+                stages.c.state.in_(
+                    [StageState.SCHEDULED.value, StageState.SENDING.value, StageState.HELD.value]
+                ),
             )
             connection.execute(
                 update(packs)

@@ -1,0 +1,90 @@
+"""A pack's recipients in `show`: a summary per stage, or (`--recipients`) every one."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from embargo_bot.cli.bounce_output import bounced_words, reply_words
+from embargo_bot.cli.records import Field, Records
+from embargo_bot.domain.packs import DeliveryState
+from embargo_bot.domain.reports import describe_offset, lateness
+from embargo_bot.officials.status import PackStatus
+
+_STATE_STYLES = {
+    DeliveryState.PENDING: "cyan",
+    DeliveryState.SENT: "green",
+    DeliveryState.FAILED: "bold red",
+    DeliveryState.CANCELLED: "red",
+    DeliveryState.BOUNCED: "bold red",
+}
+
+# Failures named per stage in the summary; `show --recipients` lists every one.
+FAILURES_SHOWN = 5
+
+
+def recipient_table(status: PackStatus) -> Records:
+    """Every recipient of every stage: long for big lists, so only on request."""
+    table = Records(
+        "Recipients",
+        [
+            Field("Recipient"),
+            Field("Stage"),
+            Field("State"),
+            Field("Tries"),
+            Field("Late by"),
+            Field("Server's reply", wraps=True),
+        ],
+    )
+    stages = {item.stage.id: item.stage for item in status.stages}
+    for delivery in status.deliveries:
+        stage = stages[delivery.stage_id]
+        table.add_row(
+            delivery.email,
+            stage.label,
+            Text(delivery.state.value, style=_STATE_STYLES.get(delivery.state, "")),
+            str(delivery.attempts),
+            describe_offset(lateness(delivery, stage)),
+            reply_words(delivery),
+        )
+    return table
+
+
+def recipient_summary(status: PackStatus) -> Records:
+    """Per stage: how many in each state, the slowest accepted, and the first failures.
+
+    A row per recipient takes rich seconds for a list of thousands.
+    """
+    table = Records(
+        "Recipients (`show PACK --recipients` lists every one)",
+        [
+            Field("Stage"),
+            Field("Recipients"),
+            Field("Sent"),
+            Field("Failed"),
+            Field("Bounced"),
+            Field("Pending"),
+            Field("Slowest", wraps=True),
+            Field("Failures", wraps=True),
+        ],
+    )
+    for item in status.stages:
+        report = item.report
+        if not report.recipients:
+            continue
+        problems = (*report.failures, *(bounced_words(b) for b in report.bounces))
+        failures = [f"{f.email}: {f.reply}" for f in problems[:FAILURES_SHOWN]]
+        if len(problems) > FAILURES_SHOWN:
+            failures.append(f"and {len(problems) - FAILURES_SHOWN} more")
+        table.add_row(
+            item.stage.label,
+            str(report.recipients),
+            str(report.sent),
+            str(report.failed),
+            str(report.bounced),
+            str(report.pending),
+            "-"
+            if report.slowest is None
+            else f"{report.slowest} {describe_offset(report.last_after)}",
+            "; ".join(failures) or "-",
+        )
+    return table
