@@ -26,6 +26,7 @@ from embargo_bot.delivery.smtp import RelayConfig, RelaySession
 from embargo_bot.delivery.smtp_errors import relay_problem
 from embargo_bot.delivery.store_faults import FaultLog
 from embargo_bot.delivery.work_queue import DeliveryQueue
+from embargo_bot.domain.bounces import BOUNCE_NOTE
 from embargo_bot.domain.outcomes import Outcome, OutcomeKind
 from embargo_bot.domain.packs import (
     Delivery,
@@ -138,7 +139,7 @@ class StageSession:
     def _finish(self, state: StageState, detail: str) -> None:
         """Close the stage, with its delivery report and audit entry, in one commit."""
         note = self.store.stage(self.stage.id).detail
-        if note and note.startswith(LEFT_OUT_NOTES):
+        if note and note.startswith((*LEFT_OUT_NOTES, BOUNCE_NOTE)):
             detail = f"{detail}; {note}"  # the report must say who was not sent to, and why
         with self.store.transaction():
             self.store.finish_stage(

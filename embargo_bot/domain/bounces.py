@@ -78,7 +78,19 @@ def new_verp_token() -> str:
     return base64.b32encode(secrets.token_bytes(VERP_TOKEN_BYTES)).decode("ascii").lower()
 
 
+# An alert stage's detail starts so when it is about a bounce (not a held wave).
+BOUNCE_NOTE = "bounced: "
+
+
 def alert_words(bounced: Bounced) -> str:
-    """One line for the contact: who did not get which message, from which list, and why."""
+    """The alert's one line, also its stage's detail: who did not get which message,
+    from which list, and the partner's server's words."""
     who = f"{bounced.name} <{bounced.email}>" if bounced.name else bounced.email
-    return f"the {bounced.kind} to {who} (list {bounced.list_key}) bounced: {bounced.report.words}"
+    return (
+        f"{BOUNCE_NOTE}the {bounced.kind} to {who} (list {bounced.list_key}) was refused by "
+        f"their mail server: {bounced.report.words}"
+    )
+
+
+def is_bounce_alert(detail: str | None) -> bool:
+    return detail is not None and detail.startswith(BOUNCE_NOTE)

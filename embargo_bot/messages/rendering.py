@@ -95,6 +95,7 @@ class EmailContext:
     live_withheld: bool = False
     has_calendar: bool = False
     report: ReportContext | None = None
+    bounce: str | None = None  # an alert about a partner's bounce: its words
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ class StageFacts:
     test_of: tuple[StageKind, ...] = ()
     live_withheld: bool = False
     report: StageReport | None = None
+    bounce: str | None = None  # an alert about a bounce: domain.bounces.alert_words
 
 
 class Renderer:
@@ -182,6 +184,7 @@ class Renderer:
             live_withheld=facts.live_withheld,
             has_calendar=kind in CALENDAR_KINDS,
             report=None if facts.report is None else _report_context(facts.report, zone),
+            bounce=facts.bounce,
         )
 
     def _texts(

@@ -59,7 +59,7 @@ def test_a_failure_bounces_a_sent_delivery_and_adds_an_alert(store: Store) -> No
     assert len(alerts) == 1
     assert alerts[0].state is StageState.SCHEDULED and alerts[0].report_of == notice
     assert alerts[0].detail is not None and "one@alpha.example" in alerts[0].detail
-    assert "list alpha" in alerts[0].detail and "5.1.1" in alerts[0].detail
+    assert "(list alpha)" in alerts[0].detail and "5.1.1" in alerts[0].detail
 
 
 def test_a_notification_is_applied_once_across_instances(open_store: OpenStore) -> None:
