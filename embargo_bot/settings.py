@@ -116,7 +116,7 @@ class Settings(BaseSettings):
     bounce_imap_folder: str = "INBOX"
     bounce_imap_done_folder: str | None = None
     bounce_imap_ca_file: Path | None = None
-    bounce_poll: Annotated[float, Field(ge=1, le=86400)] = 60.0
+    bounce_poll: Annotated[float, Field(ge=0.1, le=86400)] = 60.0
 
     @field_validator("live_domains")
     @classmethod
