@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -18,7 +21,7 @@ from bounce_samples import (
     original,
     postfix_report,
 )
-from conftest import deliveries_of, parse, queue, running, wait_until
+from conftest import at, deliveries_of, parse, queue, running, wait_until
 
 from embargo_bot.app import App, open_app
 from embargo_bot.bounces.mailbox import MailboxSettings
@@ -26,6 +29,7 @@ from embargo_bot.bounces.reader import ReadSummary
 from embargo_bot.bounces.service import BounceReader, BounceReading
 from embargo_bot.cli.main import main
 from embargo_bot.devtools.standin_relay import Received, StandInRelay
+from embargo_bot.domain.bounces import BounceNote
 from embargo_bot.domain.outcomes import accepted
 from embargo_bot.domain.packs import DeliveryState, NewDelivery, StageKind
 from embargo_bot.settings import Settings
@@ -286,3 +290,180 @@ def test_two_readers_with_their_own_stores_apply_each_notification_once(
     alerts = [s for s in store.stages(pack.id) if s.kind is StageKind.ALERT]
     assert len(alerts) == len(emails)
     assert {d.state for d in store.deliveries(pack.id, stage_id=notice)} == {DeliveryState.BOUNCED}
+
+
+class SilentServer:
+    """Accepts IMAP connections and never says a word: a mailbox too slow to answer."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.held: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+
+    def close(self) -> None:
+        self.listener.close()
+        for conn in self.held:
+            conn.close()
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("fault", ["down", "login refused"])
+async def test_a_failing_mailbox_is_logged_and_the_live_email_goes_at_the_lift(
+    fault: str,
+    relay: StandInRelay,
+    make_settings: Callable[..., Settings],
+    imap_user: ImapUser,
+    make_request: Callable[..., Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broken = (
+        {"bounce_imap_port": closed_port()}
+        if fault == "down"
+        else {"bounce_imap_password": "not-the-password"}
+    )
+    settings = make_settings(relay, **imap_settings(imap_user, **broken))
+    caplog.set_level(logging.INFO, logger="embargo_bot")
+    now = datetime.now(UTC)
+    lift = now + timedelta(seconds=3)
+    with open_app(settings) as app:
+        pack = queue(app, make_request(lists="alpha", lift=at(lift)))
+        async with running(app):
+            await wait_until(lambda: any(stage_of(r) == "live" for r in relay.received), within=15)
+    live = [r for r in relay.received if stage_of(r) == "live"]
+    assert {a for r in live for a in r.rcpt_tos} == {"one@alpha.example", "shared@alpha.example"}
+    assert min(r.received_at for r in live) >= lift
+    assert max(r.received_at for r in live) - lift < timedelta(seconds=3)
+    words = [r.getMessage() for r in caplog.records if "bounce mailbox not read" in r.getMessage()]
+    expected = "connection refused" if fault == "down" else "login refused"
+    assert words and all(expected in w for w in words), words
+    assert all("trying again in" in w for w in words)
+    assert len(words) < 10  # backing off, not hammering
+    text = caplog.text
+    assert imap_user.password not in text and "not-the-password" not in text
+    del pack
+
+
+async def test_a_slow_mailbox_times_out_and_backs_off(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    silent = SilentServer()
+    try:
+        mailbox = MailboxSettings("127.0.0.1", silent.port, "u", "secret-pw", "none", timeout=0.3)
+        reader = BounceReader(
+            BounceReading(
+                mailbox, None, 0.1, lambda: Store.open(tmp_path / "s.db"), lambda: datetime.now(UTC)
+            )
+        )
+        stop = asyncio.Event()
+        caplog.set_level(logging.WARNING, logger="embargo_bot.bounces")
+        task = asyncio.create_task(reader.run(stop))
+        await wait_until(lambda: reader.failures >= 2, within=10)
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+    finally:
+        silent.close()
+    words = [r.getMessage() for r in caplog.records]
+    assert words[0].startswith(f"bounce mailbox not read: IMAP 127.0.0.1:{silent.port}: timed out")
+    assert "trying again in 0.1s" in words[0] and "trying again in 0.2s" in words[1]
+    assert "secret-pw" not in caplog.text
+
+
+def bounced_in_store(app: App, pack_id: str, emails: list[str], status: str, words: str) -> None:
+    """A notice of this pack sent to ``emails`` and bounced, as the reader records it."""
+    store, now = app.store, datetime.now(UTC)
+    notice = store.stage_of(pack_id, StageKind.NOTICE).id
+    assert store.claim_stage(notice, "test", now, now + timedelta(minutes=1))
+    listed = [NewDelivery(e, None, "alpha", f"<{pack_id}.{e}>") for e in emails]
+    store.expand_stage(notice, listed, now)
+    for item in listed:
+        store.record_attempt(notice, item.email, accepted(250, "ok"), now, state=DeliveryState.SENT)
+        note = BounceNote(notice, item.email, True, status, words)
+        assert store.apply_bounces(f"{pack_id}/{item.email}", [note], datetime.now(UTC))
+
+
+def listed_line(lists_dir: Path, address: str) -> int:
+    lines = (lists_dir / "alpha.yaml").read_text(encoding="utf-8").splitlines()
+    return next(n for n, line in enumerate(lines, 1) if address in line)
+
+
+def test_lists_bounces_names_file_and_line_the_last_reason_and_the_packs(
+    app_with_relay: App,
+    env: dict[str, str],
+    lists_dir: Path,
+    make_request: Callable[..., Any],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    app = app_with_relay
+    first = queue(app, make_request(lists="alpha"))
+    second = queue(app, make_request(lists="alpha"))
+    bounced_in_store(app, first.id, ["one@alpha.example"], "5.1.1", "user unknown")
+    bounced_in_store(
+        app, second.id, ["one@alpha.example", "shared@alpha.example"], "5.2.2", "mailbox full"
+    )
+    assert main(["lists", "bounces", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)["bounces"]
+    one = f"recipients/alpha.yaml:{listed_line(lists_dir, 'one@alpha.example')}"
+    shared = f"recipients/alpha.yaml:{listed_line(lists_dir, 'shared@alpha.example')}"
+    assert [(b["email"], b["listed_at"], b["packs"], b["last"]["status"]) for b in found] == [
+        ("one@alpha.example", one, 2, "5.2.2"),
+        ("shared@alpha.example", shared, 1, "5.2.2"),
+    ]
+    assert found[0]["last"]["diagnostic"] == "mailbox full"
+    assert main(["lists", "bounces"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert one in out and shared in out and "5.2.2 mailbox full" in out
+    # Nothing bounced in the last day before now? Everything did: --since keeps it all.
+    assert main(["lists", "bounces", "--since", "1", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["bounces"]) == 2
+    with pytest.raises(SystemExit) as exited:
+        main(["lists", "bounces", "--since", "soon"])
+    assert exited.value.code == 2
+    assert "'soon' is not a number of days" in capsys.readouterr().err
+
+
+def test_doctor_reports_the_bounce_mailbox(
+    env: dict[str, str],
+    imap_user: ImapUser,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["doctor"]) in (0, 1)
+    line = [x for x in capsys.readouterr().out.splitlines() if "bounce mailbox" in x]
+    assert line == [
+        "OK    bounce mailbox: EMBARGO_BOT_BOUNCE_IMAP_HOST is not set: bounces are not read"
+    ]
+    for name, value in imap_settings(imap_user).items():
+        monkeypatch.setenv(f"EMBARGO_BOT_{name.upper()}", str(value))
+    imap_user.append(OUT_OF_OFFICE)
+    main(["doctor"])
+    line = [x for x in capsys.readouterr().out.splitlines() if "bounce mailbox" in x]
+    where = f"IMAP 127.0.0.1:{imap_user.server.port}"
+    assert line == [
+        f"OK    bounce mailbox: {where} (none): logged in as {imap_user.username}, "
+        "INBOX has 1 unread"
+    ]
+    monkeypatch.setenv("EMBARGO_BOT_BOUNCE_IMAP_PASSWORD", "wrong-password")
+    assert main(["doctor", "--json"]) == 1
+    out = capsys.readouterr().out
+    [check] = [c for c in json.loads(out)["checks"] if c["check"] == "bounce mailbox"]
+    assert check["status"] == "fail"
+    assert check["detail"] == (
+        f"{where}: login refused for user {imap_user.username}; "
+        "check the EMBARGO_BOT_BOUNCE_IMAP_* settings"
+    )
+    assert "wrong-password" not in out and imap_user.password not in out
