@@ -27,6 +27,16 @@ from embargo_bot.domain.times import from_storage, to_storage
 from embargo_bot.store.instance_queries import InstanceQueries
 from embargo_bot.store.tables import bounce_notifications, deliveries, stages
 
+# Mail to partners: their bounces alert the contact. Reports, alerts and test
+# sends go to our own people, and an alert about an alert could loop.
+_PARTNER_KINDS = frozenset(
+    kind.value
+    for kind in (
+        StageKind.NOTICE, StageKind.LIVE, StageKind.CHANGED, StageKind.UPDATED,
+        StageKind.WITHDRAWN,
+    )
+)  # fmt: skip
+
 
 class BounceQueries(InstanceQueries):
     def _delivery_rows(self, *conditions: object) -> list[DeliveryRow]:
@@ -66,8 +76,8 @@ class BounceQueries(InstanceQueries):
         """Record one notification's bounces and delays, once.
 
         None if the notification was applied before (by any instance); else the
-        deliveries that became bounced, each with an alert to its pack's
-        contact added in the same commit. A failure changes only a sent
+        deliveries that became bounced, each (if it was mail to a partner)
+        with an alert to its pack's contact added in the same commit. A failure changes only a sent
         delivery; a delay changes no state.
         """
         stamp = to_storage(now)
@@ -122,6 +132,8 @@ class BounceQueries(InstanceQueries):
                 report = ServerReport(note.status, note.diagnostic, from_storage(stamp))
                 item = Bounced(pack_id, note.stage_id, kind, note.email, name, list_key, report)
                 bounced.append(item)
+                if kind not in _PARTNER_KINDS:
+                    continue  # the contact's own mail: an alert about it could bounce forever
                 (alert,) = self._insert_stages(
                     connection, pack_id, [NewStage(StageKind.ALERT, now, report_of=note.stage_id)]
                 )

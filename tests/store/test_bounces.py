@@ -6,7 +6,7 @@ from embargo_bot.domain.bounces import BounceNote, ServerReport
 from embargo_bot.domain.packs import DeliveryState, StageKind, StageState
 from embargo_bot.store import Store
 
-from .builders import T0, a_pack, add, minutes, recipients, send, stage_id
+from .builders import ACCEPTED, T0, a_pack, add, minutes, recipients, send, stage_id
 from .conftest import OpenStore
 
 EMAILS = ["one@alpha.example", "Two@Alpha.example"]
@@ -119,3 +119,18 @@ def test_bounced_addresses_give_the_last_reason_and_pack_count(store: Store) -> 
         ("one@alpha.example", 1),
         ("Two@Alpha.example", 1),
     ]
+
+
+def test_a_bounced_alert_to_the_contact_raises_no_further_alert(store: Store) -> None:
+    notice = sent_notice(store)
+    store.apply_bounces("key-1", [failed(notice)], minutes(30))
+    [alert] = [s for s in store.stages("pack-1") if s.kind is StageKind.ALERT]
+    assert store.claim_stage(alert.id, "sender", minutes(31), minutes(35))
+    store.expand_stage(alert.id, recipients("contact@gov.example"), minutes(31))
+
+    store.record_attempt(
+        alert.id, "contact@gov.example", ACCEPTED, minutes(31), state=DeliveryState.SENT
+    )
+    bounced = store.apply_bounces("key-2", [failed(alert.id, "contact@gov.example")], minutes(40))
+    assert bounced is not None and [b.kind for b in bounced] == ["alert"]
+    assert len([s for s in store.stages("pack-1") if s.kind is StageKind.ALERT]) == 1
