@@ -467,3 +467,38 @@ def test_doctor_reports_the_bounce_mailbox(
         "check the EMBARGO_BOT_BOUNCE_IMAP_* settings"
     )
     assert "wrong-password" not in out and imap_user.password not in out
+
+
+async def test_the_live_email_still_goes_to_a_bounced_partner_and_its_bounce_alerts_too(
+    relay: StandInRelay,
+    make_settings: Callable[..., Settings],
+    imap_user: ImapUser,
+    make_request: Callable[..., Any],
+) -> None:
+    lift = datetime.now(UTC) + timedelta(seconds=3)
+    with open_app(make_settings(relay, **imap_settings(imap_user))) as app:
+        pack = queue(app, make_request(lists="alpha", lift=at(lift)))
+        async with running(app):
+            await wait_until(lambda: bool(_sent_notices(relay)))
+            imap_user.append(report_for(sent_to(relay, "notice", "one@alpha.example")))
+            await wait_until(lambda: _alerts(relay) == 1)
+            await wait_until(lambda: any(stage_of(r) == "live" for r in relay.received))
+            live = sent_to(relay, "live", "one@alpha.example")
+            assert live.received_at >= lift
+            imap_user.append(report_for(live))
+            await wait_until(lambda: _alerts(relay) == 2)
+        states = {(d.kind, d.email): d.state for d in app.store.deliveries(pack.id)}
+    assert states[(StageKind.NOTICE, "one@alpha.example")] is DeliveryState.BOUNCED
+    assert states[(StageKind.LIVE, "one@alpha.example")] is DeliveryState.BOUNCED
+    assert states[(StageKind.LIVE, "shared@alpha.example")] is DeliveryState.SENT
+    texts = [body_of(r) for r in relay.received if stage_of(r) == "alert"]
+    assert "the embargoed notice to Alpha One" in texts[0]
+    assert "the live email to Alpha One" in texts[1]
+
+
+def _sent_notices(relay: StandInRelay) -> list[Received]:
+    return [r for r in relay.received if stage_of(r) == "notice"]
+
+
+def _alerts(relay: StandInRelay) -> int:
+    return sum(stage_of(r) == "alert" for r in relay.received)

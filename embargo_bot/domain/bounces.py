@@ -78,6 +78,13 @@ def new_verp_token() -> str:
     return base64.b32encode(secrets.token_bytes(VERP_TOKEN_BYTES)).decode("ascii").lower()
 
 
+_MESSAGE_WORDS = {
+    "notice": "the embargoed notice",
+    "live": "the live email",
+    "changed": "the 'embargo changed' email",
+    "updated": "the updated pack",
+    "withdrawn": "the withdrawal",
+}
 # An alert stage's detail starts so when it is about a bounce (not a held wave).
 BOUNCE_NOTE = "bounced: "
 
@@ -86,8 +93,9 @@ def alert_words(bounced: Bounced) -> str:
     """The alert's one line, also its stage's detail: who did not get which message,
     from which list, and the partner's server's words."""
     who = f"{bounced.name} <{bounced.email}>" if bounced.name else bounced.email
+    what = _MESSAGE_WORDS.get(bounced.kind, f"the {bounced.kind} email")
     return (
-        f"{BOUNCE_NOTE}the {bounced.kind} to {who} (list {bounced.list_key}) was refused by "
+        f"{BOUNCE_NOTE}{what} to {who} (list {bounced.list_key}) was refused by "
         f"their mail server: {bounced.report.words}"
     )
 
