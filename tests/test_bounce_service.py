@@ -153,6 +153,9 @@ async def test_a_permanent_failure_bounces_the_delivery_and_alerts_the_contact(
     assert "User unknown" in entry["bounce"]["diagnostic"]
     [notice_stage] = [s for s in shown["stages"] if s["stage"] == "notice"]
     assert (notice_stage["sent"], notice_stage["bounced"]) == (1, 1)
+    assert main(["show", pack_id]) == 0
+    summary = " ".join(capsys.readouterr().out.split())
+    assert "Bounced" in summary and "one@alpha.example: bounced: 5.1.1" in summary
     assert main(["show", pack_id, "--recipients"]) == 0
     table = " ".join(capsys.readouterr().out.split())
     assert "bounced" in table and "User unknown" in table
