@@ -145,6 +145,12 @@ async def test_a_permanent_failure_bounces_the_delivery_and_alerts_the_contact(
     assert "partner's server refused" in str(parse(alert)["Subject"])
     # Applied, so marked seen; the mailbox is never emptied.
     assert imap_user.unseen() == [] and imap_user.uids() == [uid]
+    # The store keeps the report's hash and words, never the report itself.
+    path = app.store.path
+    assert path is not None
+    for stored in (path, path.with_name(path.name + "-wal")):
+        if stored.exists():
+            assert b"4Q1xYz2Lw3z9sT" not in stored.read_bytes()
 
     assert main(["show", pack_id, "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
