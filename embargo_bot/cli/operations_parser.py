@@ -20,6 +20,8 @@ settings that matter (environment or .env in the working folder):
   EMBARGO_BOT_SMTP_CONNECTIONS, _SMTP_RATE  how hard to push the relay
   EMBARGO_BOT_RETRY_FOR               how long temporary failures are retried (default 4h)
   EMBARGO_BOT_LOG_FORMAT              text (default) or json, one object per line
+  EMBARGO_BOT_RETURN_PATH, _VERP      where bounces go (default the From address)
+  EMBARGO_BOT_BOUNCE_IMAP_HOST, ...   the bounce mailbox to read (unset: none)
 `embargo-bot doctor` checks them all before a first start."""
 
 
@@ -84,9 +86,10 @@ def operators_commands(commands: Any) -> None:
     doctor = command(
         commands,
         "doctor",
-        "check the settings, key, store, relay and lists",
+        "check the settings, key, store, relay, lists and bounce mailbox",
         "Check that everything `run` needs is in place: the settings, the key against the "
-        "store, the store and its schema, the relay (connects, TLS, login), and the lists. "
+        "store, the store and its schema, the relay (connects, TLS, login), the lists, and "
+        "the bounce mailbox if one is set (connects, logs in). "
         "One line each, ok or what to do; exits non-zero if anything fails. Sends nothing.",
         "embargo-bot doctor --json",
     )
