@@ -232,6 +232,8 @@ def packs_table(statuses: list[PackStatus], *, now: datetime, zone: ZoneInfo) ->
 def timetable(status: PackStatus, *, zone: ZoneInfo) -> Records:
     """Every stage of a pack: waves, live, what partners were told since, and reports."""
     labels = {item.stage.id: item.stage.label for item in status.stages}
+    # Only a pack with a bounce spends a column on them: the table must fit 160.
+    bounced = [Field("Bounced")] if any(i.summary.bounced for i in status.stages) else []
     table = Records(
         "Stages",
         [
@@ -241,7 +243,7 @@ def timetable(status: PackStatus, *, zone: ZoneInfo) -> Records:
             Field("State"),
             Field("Sent"),
             Field("Failed"),
-            Field("Bounced"),
+            *bounced,
             Field("Pending"),
             Field("Accepted after"),
             Field("Takes"),
@@ -266,7 +268,7 @@ def timetable(status: PackStatus, *, zone: ZoneInfo) -> Records:
             _styled(stage.state),
             str(item.summary.sent),
             str(item.summary.failed),
-            str(item.summary.bounced),
+            *([str(item.summary.bounced)] if bounced else []),
             str(item.summary.pending),
             accepted,
             "-" if item.takes is None else describe_span(item.takes),

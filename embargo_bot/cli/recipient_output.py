@@ -54,6 +54,7 @@ def recipient_summary(status: PackStatus) -> Records:
 
     A row per recipient takes rich seconds for a list of thousands.
     """
+    bounced = [Field("Bounced")] if any(i.report.bounced for i in status.stages) else []
     table = Records(
         "Recipients (`show PACK --recipients` lists every one)",
         [
@@ -61,7 +62,7 @@ def recipient_summary(status: PackStatus) -> Records:
             Field("Recipients"),
             Field("Sent"),
             Field("Failed"),
-            Field("Bounced"),
+            *bounced,
             Field("Pending"),
             Field("Slowest", wraps=True),
             Field("Failures", wraps=True),
@@ -80,7 +81,7 @@ def recipient_summary(status: PackStatus) -> Records:
             str(report.recipients),
             str(report.sent),
             str(report.failed),
-            str(report.bounced),
+            *([str(report.bounced)] if bounced else []),
             str(report.pending),
             "-"
             if report.slowest is None
