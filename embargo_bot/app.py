@@ -187,6 +187,7 @@ class App:
                 open_store=lambda: Store.open(target, group=settings.shared_group, create=False),
                 clock=self.clock,
                 instance=instance,
+                audit_key=self.audit_key,
             )
         )
 

@@ -31,7 +31,7 @@ from embargo_bot.cli.main import main
 from embargo_bot.devtools.standin_relay import Received, StandInRelay
 from embargo_bot.domain.bounces import BounceNote
 from embargo_bot.domain.outcomes import accepted
-from embargo_bot.domain.packs import DeliveryState, NewDelivery, StageKind
+from embargo_bot.domain.packs import DeliveryState, NewDelivery, PackState, StageKind
 from embargo_bot.settings import Settings
 from embargo_bot.store import Store
 
@@ -152,6 +152,11 @@ async def test_a_permanent_failure_bounces_the_delivery_and_alerts_the_contact(
         if stored.exists():
             assert b"4Q1xYz2Lw3z9sT" not in stored.read_bytes()
 
+    [entry] = [e for e in app.store.audit_entries() if e.action == "delivery bounced"]
+    assert entry.pack_id == pack_id and entry.detail["email"] == "one@alpha.example"
+    assert entry.detail["status"] == "5.1.1" and entry.detail["list"] == "alpha"
+    assert main(["audit", "verify"]) == 0
+    capsys.readouterr()
     assert main(["show", pack_id, "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     [entry] = [d for d in shown["deliveries"] if d["email"] == "one@alpha.example"]
@@ -494,6 +499,8 @@ async def test_the_live_email_still_goes_to_a_bounced_partner_and_its_bounce_ale
             await wait_until(lambda: any(stage_of(r) == "live" for r in relay.received))
             live = sent_to(relay, "live", "one@alpha.example")
             assert live.received_at >= lift
+            # The pack is done once the live email's report has gone: the alert still goes.
+            await wait_until(lambda: app.store.get_pack(pack.id).state is PackState.DONE)
             imap_user.append(report_for(live))
             await wait_until(lambda: _alerts(relay) == 2)
         states = {(d.kind, d.email): d.state for d in app.store.deliveries(pack.id)}

@@ -14,13 +14,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from embargo_bot.bounces.dsn import Action
 from embargo_bot.bounces.mailbox import MailboxError, MailboxSettings
 from embargo_bot.bounces.matching import DeliveryRef, Matched
 from embargo_bot.bounces.reader import ReadSummary, Skipped, read_once
-from embargo_bot.domain.bounces import BounceNote, DeliveryRow, alert_words
+from embargo_bot.domain.bounces import Bounced, BounceNote, DeliveryRow, alert_words
 from embargo_bot.domain.times import Clock
 from embargo_bot.store import Store
 
@@ -54,8 +55,16 @@ class StoreLookup:
 class StoreApplier:
     """``reader.Applier`` over the store: each notification once, across instances."""
 
-    def __init__(self, store: Store, clock: Clock, instance: str | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        instance: str | None = None,
+        *,
+        audit_key: bytes | None = None,
+    ) -> None:
         self._store, self._clock, self._instance = store, clock, instance
+        self._audit_key = audit_key
 
     def apply(self, key: str, matched: Sequence[Matched]) -> bool:
         notes = [
@@ -68,7 +77,12 @@ class StoreApplier:
             )
             for m in matched
         ]
-        bounced = self._store.apply_bounces(key, notes, self._clock(), instance=self._instance)
+        now = self._clock()
+        # The bounces and their audit entries commit together, or not at all.
+        with self._store.transaction():
+            bounced = self._store.apply_bounces(key, notes, now, instance=self._instance)
+            for item in bounced or ():
+                self._audit(item, now)
         if bounced is None:
             return False
         for item in bounced:
@@ -77,6 +91,24 @@ class StoreApplier:
             if not note.failed:
                 log.info("%s: delivery delayed: %s %s", note.email, note.status, note.diagnostic)
         return True
+
+    def _audit(self, item: Bounced, now: datetime) -> None:
+        if self._audit_key is None:
+            return
+        self._store.append_audit(
+            self._audit_key,
+            at=now,
+            actor="bounce reader" if self._instance is None else f"service {self._instance}",
+            action="delivery bounced",
+            pack_id=item.pack_id,
+            detail={
+                "stage": item.kind,
+                "email": item.email,
+                "list": item.list_key,
+                "status": item.report.status,
+                "diagnostic": item.report.diagnostic,
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -87,6 +119,7 @@ class BounceReading:
     open_store: Callable[[], Store]  # called in the worker thread
     clock: Clock
     instance: str | None = None
+    audit_key: bytes | None = field(default=None, repr=False)  # the audit chain's HMAC key
 
 
 class BounceReader:
@@ -105,7 +138,12 @@ class BounceReader:
             return read_once(
                 self.reading.mailbox,
                 StoreLookup(store),
-                StoreApplier(store, self.reading.clock, self.reading.instance),
+                StoreApplier(
+                    store,
+                    self.reading.clock,
+                    self.reading.instance,
+                    audit_key=self.reading.audit_key,
+                ),
                 return_path=self.reading.return_path,
                 skipped=self.skipped,
             )

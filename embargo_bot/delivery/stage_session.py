@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 # While the relay is down at the lift, try it at least this often.
 LIVE_RELAY_PROBE = timedelta(seconds=30)
 
+# What still goes once a pack is withdrawn: the withdrawal, and mail to the contact.
+_AFTER_WITHDRAWAL = (StageKind.WITHDRAWN, StageKind.REPORT, StageKind.ALERT)
 # Stages that report to the official when they finish; not reports and test sends.
 REPORTED_KINDS = (
     StageKind.NOTICE,
@@ -309,7 +311,7 @@ class StageSession:
         """Whether the stage may go on: False (and halted) if the pack changed or we lost it."""
         context, pack, kind = self.context, self.pack, self.stage.kind
         state, version, lift_seq = self.store.pack_state(pack.id)
-        if state is PackState.CANCELLED and kind is not StageKind.WITHDRAWN:
+        if state is PackState.CANCELLED and kind not in _AFTER_WITHDRAWAL:
             self._halt("the pack was withdrawn")
             return False
         if kind in (StageKind.NOTICE, StageKind.UPDATED) and version != pack.version:
