@@ -20,6 +20,8 @@ from embargo_bot.store import Store, StoreTarget, choose_store
 # markdown-it, S/MIME) are imported where they are first used, not here: every
 # command opens an App, and `list` or `--help` must not pay for sending.
 if TYPE_CHECKING:
+    from embargo_bot.bounces.mailbox import MailboxSettings
+    from embargo_bot.bounces.service import BounceReader
     from embargo_bot.delivery.link_gate import LinkGate
     from embargo_bot.delivery.link_schedule import LinkWatchRules
     from embargo_bot.delivery.scheduler import Service
@@ -166,6 +168,8 @@ class App:
                 timeout=settings.smtp_timeout,
                 ca_file=settings.smtp_ca_file,
                 helo_name=settings.sender_address.rsplit("@", 1)[1],
+                return_path=settings.envelope_sender,
+                verp=settings.return_path_verp,
             ),
             recipients_dir=settings.recipients_dir,
             connections=settings.smtp_connections,
@@ -189,13 +193,37 @@ class App:
         from embargo_bot.delivery.scheduler import Service
 
         retain = self.settings.retain_days
+        runner = self.runner(link_rules)
+        bounces = self.bounce_reader(instance=runner.owner)
         return Service(
             store=self.store,
-            runner=self.runner(link_rules),
+            runner=runner,
             clock=self.clock,
             poll_interval=self.settings.poll_interval,
             retain=None if retain is None else timedelta(days=retain),
             recipients_dir=self.settings.recipients_dir,
+            background=() if bounces is None else (bounces.run,),
+        )
+
+    def bounce_reader(self, *, instance: str | None = None) -> BounceReader | None:
+        """The bounce mailbox's reader, or None when EMBARGO_BOT_BOUNCE_IMAP_HOST is unset."""
+        from embargo_bot.bounces.service import BounceReader, BounceReading
+
+        mailbox = bounce_mailbox(self.settings)
+        if mailbox is None:
+            return None
+        settings, target = self.settings, self.store.target
+        return BounceReader(
+            BounceReading(
+                mailbox=mailbox,
+                return_path=settings.envelope_sender if settings.return_path_verp else None,
+                poll=settings.bounce_poll,
+                # Opened in the reading thread: a Store is for one thread.
+                open_store=lambda: Store.open(target, group=settings.shared_group, create=False),
+                clock=self.clock,
+                instance=instance,
+                audit_key=self.audit_key,
+            )
         )
 
 
@@ -207,6 +235,25 @@ def open_app(settings: Settings, clock: Clock = utc_now, *, create: bool = True)
         yield App(settings=settings, store=store, clock=clock)
     finally:
         store.close()
+
+
+def bounce_mailbox(settings: Settings) -> MailboxSettings | None:
+    """Where bounces are read from; None when EMBARGO_BOT_BOUNCE_IMAP_HOST is unset."""
+    from embargo_bot.bounces.mailbox import MailboxSettings
+
+    host, password = settings.bounce_imap_host, settings.bounce_imap_password
+    if host is None or settings.bounce_imap_username is None or password is None:
+        return None
+    return MailboxSettings(
+        host=host,
+        port=settings.bounce_imap_port_or_default,
+        username=settings.bounce_imap_username,
+        password=password.get_secret_value(),
+        security=settings.bounce_imap_security.value,
+        folder=settings.bounce_imap_folder,
+        done_folder=settings.bounce_imap_done_folder,
+        ca_file=settings.bounce_imap_ca_file,
+    )
 
 
 def store_target(settings: Settings) -> StoreTarget:

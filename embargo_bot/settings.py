@@ -125,6 +125,19 @@ class Settings(BaseSettings):
             raise ValueError(f"{value} is not a readable file; point it at a PEM file or unset it")
         return value
 
+    # Bounces: the envelope sender, and the mailbox the relay returns reports to.
+    return_path: str | None = None
+    return_path_verp: bool = False
+    bounce_imap_host: str | None = None
+    bounce_imap_port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    bounce_imap_username: str | None = None
+    bounce_imap_password: SecretStr | None = None
+    bounce_imap_security: SmtpSecurity = SmtpSecurity.TLS
+    bounce_imap_folder: str = "INBOX"
+    bounce_imap_done_folder: str | None = None
+    bounce_imap_ca_file: Path | None = None
+    bounce_poll: Annotated[float, Field(ge=0.1, le=86400)] = 60.0
+
     @field_validator("live_domains")
     @classmethod
     def _domain_names(cls, value: str | None) -> str | None:
@@ -141,7 +154,36 @@ class Settings(BaseSettings):
 
     log_format: LogFormat = LogFormat.TEXT
 
-    @field_validator("smtp_username", "smtp_host", "sender")
+    @field_validator("return_path")
+    @classmethod
+    def _return_path_is_an_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            validate_email(value, check_deliverability=False)
+        except EmailNotValidError as exc:
+            raise ValueError(f"{value!r} is not a bare address like bounces@example.org") from exc
+        return value
+
+    @field_validator("bounce_imap_folder", "bounce_imap_done_folder")
+    @classmethod
+    def _printable_folder(cls, value: str | None) -> str | None:
+        if value is not None and (not value or any(not 32 <= ord(c) <= 126 for c in value)):
+            raise ValueError(f"{value!r}: use a folder name in printable ASCII")
+        return value
+
+    @property
+    def envelope_sender(self) -> str:
+        """MAIL FROM of every message (the VERP base when VERP is on)."""
+        return self.return_path or self.sender_address
+
+    @property
+    def bounce_imap_port_or_default(self) -> int:
+        if self.bounce_imap_port is not None:
+            return self.bounce_imap_port
+        return 993 if self.bounce_imap_security is SmtpSecurity.TLS else 143
+
+    @field_validator("smtp_username", "smtp_host", "sender", "bounce_imap_host")
     @classmethod
     def _header_safe(cls, value: str | None) -> str | None:
         if value is not None and (problem := header_problem(value)) is not None:
@@ -226,9 +268,42 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _verp_fits(self) -> Settings:
+        if self.return_path_verp:
+            _check_verp_base(self.envelope_sender)
+        return self
+
+    @model_validator(mode="after")
+    def _bounce_mailbox_complete(self) -> Settings:
+        host = self.bounce_imap_host
+        if host is None:
+            return self
+        if self.bounce_imap_username is None or self.bounce_imap_password is None:
+            raise ValueError(
+                "EMBARGO_BOT_BOUNCE_IMAP_HOST is set: set EMBARGO_BOT_BOUNCE_IMAP_USERNAME and "
+                "EMBARGO_BOT_BOUNCE_IMAP_PASSWORD too (or unset the host to read no bounces)"
+            )
+        if self.bounce_imap_security is SmtpSecurity.NONE and not is_loopback(host):
+            raise ValueError(
+                f"EMBARGO_BOT_BOUNCE_IMAP_SECURITY=none is only allowed for a loopback host, "
+                f"not {host!r}: the login would cross the network in clear; use tls or starttls"
+            )
+        return self
+
     @property
     def sends_in_clear_over_a_network(self) -> bool:
         return self.smtp_security is SmtpSecurity.NONE and not is_loopback(self.smtp_host)
+
+
+def _check_verp_base(address: str) -> None:
+    local = address.rpartition("@")[0]
+    # A 16-character token and its "+" must fit the 64 of RFC 5321.
+    if len(local) > 47 or "+" in local or '"' in local:
+        raise ValueError(
+            f"EMBARGO_BOT_RETURN_PATH_VERP: the return path {address!r} cannot carry a token "
+            "(its local part must be at most 47 characters, without '+' or quotes)"
+        )
 
 
 _FIELD_TO_VARIABLE = {"sender": "FROM"}

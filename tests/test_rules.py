@@ -143,3 +143,13 @@ def test_may_send_compares_instants_not_wall_clocks() -> None:
     before = datetime(2022, 2, 23, 5, 59, tzinfo=ZoneInfo("America/New_York"))
     assert may_send(LIVE, make_pack(), after) is True
     assert may_send(LIVE, make_pack(), before) is False
+
+
+@pytest.mark.parametrize("pack_state", [PackState.DONE, PackState.CANCELLED])
+@pytest.mark.parametrize("kind", [StageKind.REPORT, StageKind.ALERT])
+def test_mail_to_the_contact_goes_whatever_the_packs_state(
+    pack_state: PackState, kind: StageKind
+) -> None:
+    """A partner's bounce may come back after the pack is done or withdrawn: its alert goes."""
+    later = LIFT + timedelta(hours=2)
+    assert decide(make_pack(pack_state), make_stage(kind, later), later).action is Action.SEND

@@ -38,6 +38,7 @@ class DeliveryRef:
     pack: str
     stage: str  # the StageKind value, as in X-Embargo-Stage
     recipient: str
+    stage_id: int = 0  # with recipient, the store's key of the delivery
 
 
 class DeliveryLookup(Protocol):

@@ -12,12 +12,12 @@ lower case, and that nobody can guess into a real delivery.
 
 from __future__ import annotations
 
-import base64
 import re
-import secrets
 from collections.abc import Iterable
 
-TOKEN_BYTES = 10
+from embargo_bot.domain.bounces import VERP_TOKEN_BYTES, new_verp_token
+
+TOKEN_BYTES = VERP_TOKEN_BYTES
 TOKEN_LENGTH = 16  # base32 of 10 bytes, no padding
 SEPARATOR = "+"
 _TOKEN = re.compile(rf"[a-z2-7]{{{TOKEN_LENGTH}}}")
@@ -26,8 +26,8 @@ _LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+")  # dot-atom text, no qu
 
 
 def new_token() -> str:
-    """A fresh token for one delivery."""
-    return base64.b32encode(secrets.token_bytes(TOKEN_BYTES)).decode("ascii").lower()
+    """A fresh token for one delivery; the store makes one for each."""
+    return new_verp_token()
 
 
 def is_token(text: str) -> bool:

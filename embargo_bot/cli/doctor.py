@@ -59,7 +59,24 @@ def run_checks(cwd: Path) -> list[Check]:
     checks += _store_and_key(settings, cwd)
     checks.append(asyncio.run(probe_relay(settings)))
     checks.append(_lists(settings))
+    checks.append(_bounce_mailbox(settings))
     return checks
+
+
+def _bounce_mailbox(settings: Settings) -> Check:
+    """Reach the bounce mailbox, log in and open its folder, as the service would; reads nothing."""
+    from embargo_bot.app import bounce_mailbox
+    from embargo_bot.bounces.mailbox import MailboxError, check_mailbox
+
+    mailbox = bounce_mailbox(settings)
+    if mailbox is None:
+        return health.ok(
+            "bounce mailbox", "EMBARGO_BOT_BOUNCE_IMAP_HOST is not set: bounces are not read"
+        )
+    try:
+        return health.ok("bounce mailbox", check_mailbox(mailbox))
+    except MailboxError as exc:
+        return health.fail("bounce mailbox", f"{exc}; check the EMBARGO_BOT_BOUNCE_IMAP_* settings")
 
 
 def _env_file(path: Path) -> Check:

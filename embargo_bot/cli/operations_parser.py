@@ -20,7 +20,21 @@ settings that matter (environment or .env in the working folder):
   EMBARGO_BOT_SMTP_CONNECTIONS, _SMTP_RATE  how hard to push the relay
   EMBARGO_BOT_RETRY_FOR               how long temporary failures are retried (default 4h)
   EMBARGO_BOT_LOG_FORMAT              text (default) or json, one object per line
+  EMBARGO_BOT_RETURN_PATH, _VERP      where bounces go (default the From address)
+  EMBARGO_BOT_BOUNCE_IMAP_HOST, ...   the bounce mailbox to read (unset: none)
 `embargo-bot doctor` checks them all before a first start."""
+
+
+def _days(text: str) -> int:
+    import argparse
+
+    try:
+        days = int(text)
+    except ValueError:
+        days = -1
+    if not 1 <= days <= 36500:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days, e.g. 30")
+    return days
 
 
 def operators_commands(commands: Any) -> None:
@@ -42,6 +56,20 @@ def operators_commands(commands: Any) -> None:
     )
     json_flag(check)
     check.set_defaults(handler="operations:lists_check_command")
+    bounces = command(
+        lists_commands,
+        "bounces",
+        "addresses whose partner's server bounced a message",
+        "Each address a partner's server reported undeliverable after the relay accepted "
+        "the message (read from the bounce mailbox): its list, the file and line that name "
+        "it, the last reason, and how many packs it bounced for. Fix or remove the line.",
+        "embargo-bot lists bounces --since 30",
+    )
+    bounces.add_argument(
+        "--since", type=_days, metavar="DAYS", help="only bounces in the last DAYS days"
+    )
+    json_flag(bounces)
+    bounces.set_defaults(handler="bounce_output:lists_bounces_command")
 
     run = command(
         commands,
@@ -58,9 +86,10 @@ def operators_commands(commands: Any) -> None:
     doctor = command(
         commands,
         "doctor",
-        "check the settings, key, store, relay and lists",
+        "check the settings, key, store, relay, lists and bounce mailbox",
         "Check that everything `run` needs is in place: the settings, the key against the "
-        "store, the store and its schema, the relay (connects, TLS, login), and the lists. "
+        "store, the store and its schema, the relay (connects, TLS, login), the lists, and "
+        "the bounce mailbox if one is set (connects, logs in). "
         "One line each, ok or what to do; exits non-zero if anything fails. Sends nothing.",
         "embargo-bot doctor --json",
     )

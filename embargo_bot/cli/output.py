@@ -10,6 +10,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from embargo_bot.cli.bounce_output import delivery_bounce_json
 from embargo_bot.cli.recipient_output import recipient_summary, recipient_table
 from embargo_bot.cli.records import Field, Records
 from embargo_bot.domain.packs import (
@@ -43,6 +44,7 @@ _STATE_STYLES = {
     DeliveryState.SENT: "green",
     DeliveryState.FAILED: "bold red",
     DeliveryState.CANCELLED: "red",
+    DeliveryState.BOUNCED: "bold red",
 }
 
 
@@ -93,6 +95,7 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
         "message_id": delivery.message_id,
         "updated_at": _iso(delivery.updated_at),
         "version": delivery.version,
+        **delivery_bounce_json(delivery),
     }
 
 
@@ -126,6 +129,7 @@ def status_json(status: PackStatus, *, now: datetime, with_deliveries: bool) -> 
             "failed": item.summary.failed,
             "pending": item.summary.pending,
             "cancelled": item.summary.cancelled,
+            "bounced": item.summary.bounced,
             "first_accepted_after_seconds": _seconds(item.report.first_after),
             "last_accepted_after_seconds": _seconds(item.report.last_after),
             "takes_seconds": _seconds(item.takes),
@@ -228,6 +232,8 @@ def packs_table(statuses: list[PackStatus], *, now: datetime, zone: ZoneInfo) ->
 def timetable(status: PackStatus, *, zone: ZoneInfo) -> Records:
     """Every stage of a pack: waves, live, what partners were told since, and reports."""
     labels = {item.stage.id: item.stage.label for item in status.stages}
+    # Only a pack with a bounce spends a column on them: the table must fit 160.
+    bounced = [Field("Bounced")] if any(i.summary.bounced for i in status.stages) else []
     table = Records(
         "Stages",
         [
@@ -237,6 +243,7 @@ def timetable(status: PackStatus, *, zone: ZoneInfo) -> Records:
             Field("State"),
             Field("Sent"),
             Field("Failed"),
+            *bounced,
             Field("Pending"),
             Field("Accepted after"),
             Field("Takes"),
@@ -261,6 +268,7 @@ def timetable(status: PackStatus, *, zone: ZoneInfo) -> Records:
             _styled(stage.state),
             str(item.summary.sent),
             str(item.summary.failed),
+            *([str(item.summary.bounced)] if bounced else []),
             str(item.summary.pending),
             accepted,
             "-" if item.takes is None else describe_span(item.takes),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from embargo_bot.cli.bounce_output import bounced_words, reply_words
 from embargo_bot.cli.records import Field, Records
 from embargo_bot.domain.packs import DeliveryState
 from embargo_bot.domain.reports import describe_offset, lateness
@@ -14,6 +15,7 @@ _STATE_STYLES = {
     DeliveryState.SENT: "green",
     DeliveryState.FAILED: "bold red",
     DeliveryState.CANCELLED: "red",
+    DeliveryState.BOUNCED: "bold red",
 }
 
 # Failures named per stage in the summary; `show --recipients` lists every one.
@@ -42,7 +44,7 @@ def recipient_table(status: PackStatus) -> Records:
             Text(delivery.state.value, style=_STATE_STYLES.get(delivery.state, "")),
             str(delivery.attempts),
             describe_offset(lateness(delivery, stage)),
-            delivery.reply or "",
+            reply_words(delivery),
         )
     return table
 
@@ -52,6 +54,7 @@ def recipient_summary(status: PackStatus) -> Records:
 
     A row per recipient takes rich seconds for a list of thousands.
     """
+    bounced = [Field("Bounced")] if any(i.report.bounced for i in status.stages) else []
     table = Records(
         "Recipients (`show PACK --recipients` lists every one)",
         [
@@ -59,6 +62,7 @@ def recipient_summary(status: PackStatus) -> Records:
             Field("Recipients"),
             Field("Sent"),
             Field("Failed"),
+            *bounced,
             Field("Pending"),
             Field("Slowest", wraps=True),
             Field("Failures", wraps=True),
@@ -68,14 +72,16 @@ def recipient_summary(status: PackStatus) -> Records:
         report = item.report
         if not report.recipients:
             continue
-        failures = [f"{f.email}: {f.reply}" for f in report.failures[:FAILURES_SHOWN]]
-        if len(report.failures) > FAILURES_SHOWN:
-            failures.append(f"and {len(report.failures) - FAILURES_SHOWN} more")
+        problems = (*report.failures, *(bounced_words(b) for b in report.bounces))
+        failures = [f"{f.email}: {f.reply}" for f in problems[:FAILURES_SHOWN]]
+        if len(problems) > FAILURES_SHOWN:
+            failures.append(f"and {len(problems) - FAILURES_SHOWN} more")
         table.add_row(
             item.stage.label,
             str(report.recipients),
             str(report.sent),
             str(report.failed),
+            *([str(report.bounced)] if bounced else []),
             str(report.pending),
             "-"
             if report.slowest is None

@@ -24,7 +24,10 @@ class Decision:
 
 def decide(pack: Pack, stage: Stage, now: datetime) -> Decision:
     withdrawal = stage.kind is StageKind.WITHDRAWN and pack.state is PackState.CANCELLED
-    if pack.state is not PackState.ACTIVE and not withdrawal:
+    # Mail to the contact goes whatever the pack's state, as the claim allows: a
+    # partner's bounce may come back after the pack is done or withdrawn.
+    to_contact = stage.kind in (StageKind.REPORT, StageKind.ALERT)
+    if pack.state is not PackState.ACTIVE and not (withdrawal or to_contact):
         return Decision(Action.IGNORE, f"pack is {pack.state}")
     if stage.state is not StageState.SCHEDULED:
         return Decision(Action.IGNORE, f"stage is {stage.state}")

@@ -17,9 +17,10 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, timedelta
 from pathlib import Path
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
@@ -79,7 +80,10 @@ class Service:
         poll_interval: float,
         retain: timedelta | None = None,
         recipients_dir: Path | None = None,
+        background: Sequence[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = (),
     ) -> None:
+        # Jobs beside the stages (the bounce reader), stopped with the service.
+        self._background = tuple(background)
         self._retain = retain
         self._recipients_dir = recipients_dir
         self._store = store
@@ -120,11 +124,14 @@ class Service:
         log.info("service started as %s", self._runner.owner)
         self._warn_of_another_instance()
         self._beat()
+        jobs = [asyncio.create_task(job(self._stop)) for job in self._background]
         try:
             await self._loop(scheduler)
         except STORE_FAULTS as exc:
             raise describe_fault(exc, self._store.path) from exc
         finally:
+            self._stop.set()
+            await asyncio.gather(*jobs, return_exceptions=True)
             scheduler.shutdown(wait=False)
             self._clear_heartbeat()
             self._runner.close_warm()

@@ -32,6 +32,9 @@ class RelayConfig:
     timeout: float
     ca_file: Path | None
     helo_name: str
+    # MAIL FROM, where partners' servers send bounces; None: the caller's sender.
+    return_path: str | None = None
+    verp: bool = False  # tag the return path with each delivery's token
 
 
 class RelaySession:
@@ -52,14 +55,24 @@ class RelaySession:
     ) -> None:
         await self.close()
 
-    async def send(self, sender: str, recipient: str, message: bytes) -> Outcome:
-        """Offer one message for one recipient; never raises for a mail failure."""
+    async def send(
+        self, sender: str, recipient: str, message: bytes, *, token: str | None = None
+    ) -> Outcome:
+        """Offer one message for one recipient; never raises for a mail failure.
+
+        ``token`` is the delivery's VERP token: it tags the return path when
+        VERP is on, and is the DSN envelope id where the relay offers DSN.
+        """
         # aiosmtplib's timeout is per socket operation; this bounds the whole message.
         budget = self._config.timeout * 4
         try:
             async with asyncio.timeout(budget):
                 client = await self._connected()
-                _, reply = await client.sendmail(sender, [recipient], message)
+                mail_from = envelope_sender(self._config, sender, token)
+                options = dsn_options(token) if client.supports_extension("dsn") else []
+                _, reply = await client.sendmail(
+                    mail_from, [recipient], message, mail_options=options
+                )
         except (aiosmtplib.SMTPException, OSError) as exc:
             if not isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
                 await self._discard()
@@ -111,6 +124,21 @@ class RelaySession:
             await client.quit()
         except (aiosmtplib.SMTPException, OSError):
             client.close()
+
+
+def envelope_sender(config: RelayConfig, sender: str, token: str | None) -> str:
+    """``local+TOKEN@domain`` with VERP on and a token, else the return path."""
+    base = config.return_path or sender
+    if not config.verp or token is None:
+        return base
+    local, _, domain = base.rpartition("@")
+    return f"{local}+{token}@{domain}"
+
+
+def dsn_options(token: str | None) -> list[str]:
+    """RFC 3461: a bounce returns only the headers, never the embargoed
+    material, and names the delivery by its token where VERP cannot."""
+    return ["RET=HDRS"] if token is None else ["RET=HDRS", f"ENVID={token}"]
 
 
 def _tls_context(ca_file: Path) -> ssl.SSLContext:

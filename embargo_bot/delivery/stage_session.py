@@ -26,6 +26,7 @@ from embargo_bot.delivery.smtp import RelayConfig, RelaySession
 from embargo_bot.delivery.smtp_errors import relay_problem
 from embargo_bot.delivery.store_faults import FaultLog
 from embargo_bot.delivery.work_queue import DeliveryQueue
+from embargo_bot.domain.bounces import BOUNCE_NOTE
 from embargo_bot.domain.outcomes import Outcome, OutcomeKind
 from embargo_bot.domain.packs import (
     Delivery,
@@ -53,6 +54,8 @@ log = logging.getLogger(__name__)
 # While the relay is down at the lift, try it at least this often.
 LIVE_RELAY_PROBE = timedelta(seconds=30)
 
+# What still goes once a pack is withdrawn: the withdrawal, and mail to the contact.
+_AFTER_WITHDRAWAL = (StageKind.WITHDRAWN, StageKind.REPORT, StageKind.ALERT)
 # Stages that report to the official when they finish; not reports and test sends.
 REPORTED_KINDS = (
     StageKind.NOTICE,
@@ -139,7 +142,7 @@ class StageSession:
     def _finish(self, state: StageState, detail: str) -> None:
         """Close the stage, with its delivery report and audit entry, in one commit."""
         note = self.store.stage(self.stage.id).detail
-        if note and note.startswith(LEFT_OUT_NOTES):
+        if note and note.startswith((*LEFT_OUT_NOTES, BOUNCE_NOTE)):
             detail = f"{detail}; {note}"  # the report must say who was not sent to, and why
         if note and self.stage.kind is StageKind.ALERT:
             # Its words were the message; `show` keeps what it was about.
@@ -204,7 +207,9 @@ class StageSession:
                             date=message_date(self.stage.kind, self.pack, delivery.created_at),
                         )
                         del message
-                        outcome = await session.send(sender, delivery.email, data)
+                        outcome = await session.send(
+                            sender, delivery.email, data, token=delivery.verp_token
+                        )
                         del data
                 try:
                     retry_at = self._record(delivery, outcome, built)
@@ -310,7 +315,7 @@ class StageSession:
         """Whether the stage may go on: False (and halted) if the pack changed or we lost it."""
         context, pack, kind = self.context, self.pack, self.stage.kind
         state, version, lift_seq = self.store.pack_state(pack.id)
-        if state is PackState.CANCELLED and kind is not StageKind.WITHDRAWN:
+        if state is PackState.CANCELLED and kind not in _AFTER_WITHDRAWAL:
             self._halt("the pack was withdrawn")
             return False
         if kind in (StageKind.NOTICE, StageKind.UPDATED) and version != pack.version:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from embargo_bot.domain.bounces import ServerReport
 from embargo_bot.domain.classification import Classification
 from embargo_bot.domain.outcomes import OutcomeKind
 
@@ -20,8 +21,9 @@ class StageKind(StrEnum):
     WITHDRAWN = "withdrawn"  # the pack was withdrawn: to those who hold the notice
     TEST = "test"  # an official's check, to one address on a list
     REPORT = "report"  # to the pack's contact: how a stage went
-    # To the pack's contact at once: a wave is held back by a broken list (report_of), or
-    # the live page is not up at the lift or is out early (its words in detail).
+    # To the pack's contact at once: a wave is held back by a broken list (report_of), the
+    # live page is not up at the lift or is out early, or a partner's server bounced a
+    # message (their words in detail).
     ALERT = "alert"
 
 
@@ -57,6 +59,7 @@ class DeliveryState(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     CANCELLED = "cancelled"  # the pack was withdrawn before this message went
+    BOUNCED = "bounced"  # sent, then the partner's server reported it undeliverable
 
 
 @dataclass(frozen=True)
@@ -206,6 +209,9 @@ class Delivery:
     lift_seq: int | None = None  # the lift the message stated
     next_attempt_at: datetime | None = None  # set while a temporary failure waits a retry
     certificate: str | None = None  # S/MIME certificate to encrypt to
+    verp_token: str | None = None  # names this delivery in a VERP return path
+    bounce: ServerReport | None = None  # set when bounced
+    delay: ServerReport | None = None  # the last delay reported, changing nothing
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ class StageReport:
     # False whenever anyone named for the stage may not have its message.
     everyone_reached: bool = False
     slowest: str | None = None  # who was accepted last (at ``last_after``)
+    bounced: int = 0  # accepted by the relay, then refused by the partner's server
+    bounces: tuple[Failure, ...] = ()
 
 
 # Stage notes that mean some lists' partners were not sent the stage's message.
@@ -69,6 +71,12 @@ def summarise(stage: Stage, deliveries: Sequence[Delivery]) -> StageReport:
         slowest=sent[-1].email if sent else None,
         everyone_reached=(
             stage.state is StageState.DONE and not left_out and len(sent) == len(deliveries)
+        ),
+        bounced=sum(d.state is DeliveryState.BOUNCED for d in deliveries),
+        bounces=tuple(
+            Failure(email=d.email, reply=d.bounce.words)
+            for d in deliveries
+            if d.state is DeliveryState.BOUNCED and d.bounce is not None
         ),
     )
 

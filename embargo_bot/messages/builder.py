@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
+from embargo_bot.domain.bounces import is_bounce_alert
 from embargo_bot.domain.errors import StoreError
 from embargo_bot.domain.packs import Pack, PackContent, PackVersion, Stage, StageKind
 from embargo_bot.domain.reports import Failure, StageReport, summarise
@@ -95,9 +96,16 @@ class MessageBuilder:
             test_of=stage.test_of,
             live_withheld=StageKind.LIVE in stage.test_of and self.clock() < pack.lift_at,
             report=None if stage.report_of is None else self.report_of(pack, stage.report_of),
-            alert=stage.detail if kind is StageKind.ALERT else None,
+            # A link-check alert's words: a bounce's and a held wave's are told apart.
+            alert=stage.detail
+            if kind is StageKind.ALERT
+            and stage.report_of is None
+            and not is_bounce_alert(stage.detail)
+            else None,
         )
-        if kind is StageKind.ALERT and facts.report is not None:
+        if kind is StageKind.ALERT and is_bounce_alert(stage.detail):
+            facts = replace(facts, bounce=stage.detail)
+        elif kind is StageKind.ALERT and facts.report is not None:
             facts = replace(facts, report=held_part(facts.report))
         enclosures = self._enclosures(pack, stage) if kind is StageKind.TEST else ()
         message = self.compose(pack, kind, content, facts=facts, seed=stage, enclosures=enclosures)

@@ -105,6 +105,7 @@ class EmailContext:
     has_calendar: bool = False
     report: ReportContext | None = None
     alert: AlertContext | None = None
+    bounce: str | None = None  # an alert about a partner's bounce: its words
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ class StageFacts:
     live_withheld: bool = False
     report: StageReport | None = None
     alert: str | None = None  # an alert stage's detail: "headline\n\nbody"
+    bounce: str | None = None  # an alert about a bounce: domain.bounces.alert_words
 
 
 class Renderer:
@@ -197,6 +199,7 @@ class Renderer:
             alert=None
             if kind is not StageKind.ALERT or facts.alert is None
             else _alert_context(facts.alert),
+            bounce=facts.bounce,
         )
 
     def _texts(

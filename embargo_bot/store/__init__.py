@@ -12,13 +12,14 @@ any point; after a power cut the last few commits may roll back, which can only
 mean a message is sent again, never that one is lost.
 
 The queries are grouped by table in ``pack_queries``, ``stage_queries``,
-``delivery_queries`` and ``instance_queries``; ``Store`` is all of them over
+``delivery_queries``, ``instance_queries`` and ``bounce_queries``; ``Store`` is all of them over
 one engine (``core``). May import ``security`` (the audit chain's MACs) and
 ``domain``.
 """
 
 from __future__ import annotations
 
+from embargo_bot.store.bounce_queries import BounceQueries
 from embargo_bot.store.core import upgrade
 from embargo_bot.store.delivery_queries import StageSummary
 from embargo_bot.store.faults import STORE_FAULTS, describe_fault, is_disk_full
@@ -29,8 +30,9 @@ from embargo_bot.store.migrate import HEAD
 from embargo_bot.store.target import StoreTarget, choose_store
 
 
-class Store(LinkQueries):
-    """Every read and write of packs, versions, stages, deliveries, instances, link checks."""
+class Store(BounceQueries, LinkQueries):
+    """Every read and write of packs, versions, stages, deliveries, instances, link checks
+    and bounces."""
 
 
 __all__ = [

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Integer, Text, and_, bindparam, func, select, update
 
+from embargo_bot.domain.bounces import new_verp_token
 from embargo_bot.domain.outcomes import Outcome
 from embargo_bot.domain.packs import (
     HOLDING_KINDS,
@@ -39,10 +40,11 @@ class StageSummary:
     sent: int = 0
     failed: int = 0
     cancelled: int = 0
+    bounced: int = 0  # sent, then refused by the partner's own server
 
     @property
     def total(self) -> int:
-        return self.pending + self.sent + self.failed + self.cancelled
+        return self.pending + self.sent + self.failed + self.cancelled + self.bounced
 
 
 # Built once: one attempt is recorded per message sent, between the lift and
@@ -120,6 +122,7 @@ class DeliveryQueries(StageQueries):
                             "created_at": stamp,
                             "updated_at": stamp,
                             "certificate": item.certificate,
+                            "verp_token": new_verp_token(),
                         }
                         for item in recipients
                     ],

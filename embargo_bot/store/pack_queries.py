@@ -73,8 +73,10 @@ def may_hold() -> ColumnElement[bool]:
             pack_ended,
         ),
     )
+    # Bounced too: a bounce may be partial (a forwarded copy arrived), and a
+    # withdrawal or a moved lift must reach whoever might hold the material.
     return or_(
-        deliveries.c.state == DeliveryState.SENT.value,
+        deliveries.c.state.in_([DeliveryState.SENT.value, DeliveryState.BOUNCED.value]),
         and_(deliveries.c.state == DeliveryState.PENDING.value, or_(ambiguous, abandoned)),
     )
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from embargo_bot.domain.bounces import ServerReport
 from embargo_bot.domain.classification import Classification
 from embargo_bot.domain.outcomes import OutcomeKind
 from embargo_bot.domain.packs import (
@@ -114,7 +115,8 @@ def stage(row: Row) -> Stage:
 def delivery(row: Row) -> Delivery:
     (stage_id, pack_id, kind, email, name, list_key, message_id, state, reply, attempts,
      created_at, updated_at, version_number, lift_seq, next_attempt_at,
-     certificate) = row  # fmt: skip
+     certificate, verp_token, bounce_status, bounce_diagnostic, bounced_at, delay_status,
+     delay_diagnostic, delayed_at) = row  # fmt: skip
     return Delivery(
         stage_id=stage_id,
         pack_id=pack_id,
@@ -132,7 +134,18 @@ def delivery(row: Row) -> Delivery:
         lift_seq=lift_seq,
         next_attempt_at=optional_time(next_attempt_at),
         certificate=certificate,
+        verp_token=verp_token,
+        bounce=server_report(bounce_status, bounce_diagnostic, bounced_at),
+        delay=server_report(delay_status, delay_diagnostic, delayed_at),
     )
+
+
+def server_report(
+    status: str | None, diagnostic: str | None, at: str | None
+) -> ServerReport | None:
+    if status is None or at is None:
+        return None
+    return ServerReport(status=status, diagnostic=diagnostic or "", at=from_storage(at))
 
 
 def attempt(row: Row) -> Attempt:

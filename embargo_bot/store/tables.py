@@ -145,7 +145,25 @@ deliveries = Table(
     Column("lift_seq", Integer),
     Column("next_attempt_at", Text),
     Column("certificate", Text),
+    Column("verp_token", Text),
+    Column("bounce_status", Text),
+    Column("bounce_diagnostic", Text),
+    Column("bounced_at", Text),
+    Column("delay_status", Text),
+    Column("delay_diagnostic", Text),
+    Column("delayed_at", Text),
     Index("deliveries_by_pack", "pack_id", "state"),
+    Index("deliveries_by_verp_token", "verp_token", unique=True),
+    Index("deliveries_by_email", "email", "pack_id"),
+)
+
+bounce_notifications = Table(
+    "bounce_notifications",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("applied_at", Text, nullable=False),
+    Column("instance", Text),
+    Column("deliveries", Integer, nullable=False),
 )
 
 attempts = Table(
@@ -239,7 +257,8 @@ DELIVERY_COLUMNS = tuple(
     for name in (
         "stage_id", "pack_id", "kind", "email", "name", "list_key", "message_id", "state",
         "reply", "attempts", "created_at", "updated_at", "version", "lift_seq",
-        "next_attempt_at", "certificate",
+        "next_attempt_at", "certificate", "verp_token", "bounce_status", "bounce_diagnostic",
+        "bounced_at", "delay_status", "delay_diagnostic", "delayed_at",
     )
 )  # fmt: skip
 
