@@ -2,17 +2,19 @@
 
 Everything about the claim (may it go now, has someone else got it) and
 about getting a stage ready (who it goes to, its message, its connections)
-is here; sending it is ``sending.StageSession``.
+is here; sending it is ``stage_session.StageSession``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from embargo_bot.delivery.outgoing import BATCHED_KINDS
 from embargo_bot.delivery.pacing import ByteBudget, RateLimiter
 from embargo_bot.delivery.retry import RetryPolicy
 from embargo_bot.delivery.rules import Action, decide
@@ -22,7 +24,7 @@ from embargo_bot.domain.errors import EmbargoBotError
 from embargo_bot.domain.packs import NewDelivery, Pack, PackState, Stage, StageKind, StageState
 from embargo_bot.domain.times import Clock
 from embargo_bot.lists.audience import audience
-from embargo_bot.lists.catalogue import load_lists
+from embargo_bot.lists.catalogue import ListCatalogue, load_lists
 from embargo_bot.messages.builder import BuiltMessage, MessageBuilder
 from embargo_bot.messages.mime import new_message_id
 from embargo_bot.security.audit import Auditor
@@ -40,6 +42,8 @@ class DispatchConfig:
     lease: timedelta
     retry: RetryPolicy
     rate_per_minute: int | None = None
+    # Envelope recipients a message may carry (EMBARGO_BOT_SMTP_MAX_RECIPIENTS).
+    max_recipients: int = 1
 
 
 class StageRunner:
@@ -77,16 +81,21 @@ class StageRunner:
             limiter=self.limiter,
             budget=self.budget,
             audit=audit,
+            max_recipients=config.max_recipients,
         )
+        # Lists' display names by key, for a shared message's To: (read with the lists).
+        self._list_names: dict[str, str] = {}
 
     def fix_recipients(self, pack: Pack, stage: Stage) -> None:
         """Fix who a stage goes to, once: a restart resumes with the same people."""
         if self.store.is_expanded(stage.id):
             return
+        catalogue = load_lists(self.config.recipients_dir)
+        self._remember_names(catalogue)
         chosen = audience(
             pack,
             stage,
-            catalogue=load_lists(self.config.recipients_dir),
+            catalogue=catalogue,
             holders=self.store.holders(pack.id),
             earlier_waves=self.store.notice_addresses(pack.id, other_than=stage.id),
         )
@@ -114,6 +123,20 @@ class StageRunner:
             self.clock(),
             note=note,
         )
+
+    def _remember_names(self, catalogue: ListCatalogue) -> None:
+        self._list_names.update({key: found.name for key, found in catalogue.lists.items()})
+
+    def list_names(self, stage: Stage) -> dict[str, str]:
+        """The names a shared message's To: gives its list; read now only if not yet known."""
+        if self.config.max_recipients == 1 or stage.kind not in BATCHED_KINDS:
+            return {}
+        if not self._list_names:
+            # A restart, recipients fixed by another run: a list that cannot be read
+            # now is named by its key (outgoing._name), which is only cosmetic.
+            with contextlib.suppress(EmbargoBotError, OSError):
+                self._remember_names(load_lists(self.config.recipients_dir))
+        return self._list_names
 
     async def prepare(self, stage_id: int) -> None:
         """Just before the lift, do everything but send: so the first message goes at once.
@@ -185,4 +208,4 @@ class StageRunner:
         except EmbargoBotError as exc:
             session.fail(str(exc))
             return
-        await session.send(built, self.take_warm(stage.id))
+        await session.send(built, self.take_warm(stage.id), self.list_names(stage))
