@@ -23,6 +23,7 @@ from embargo_bot.app import open_app
 from embargo_bot.devtools.standin_relay import CapturingHandler, Received, StandInRelay
 from embargo_bot.domain.outcomes import OutcomeKind
 from embargo_bot.domain.packs import DeliveryState, StageKind
+from embargo_bot.officials.status import pack_status
 from embargo_bot.settings import Settings
 
 FAST_RETRIES = {"retry_backoff": "0.1s", "retry_for": "20s", "smtp_timeout": 2}
@@ -232,6 +233,7 @@ async def test_150_partners_behind_a_relay_capped_at_30_a_minute_all_have_it_wit
         async with running(app):
             await wait_until(lambda: stage_closed(app, pack.id, StageKind.LIVE), within=30)
         live_states = {d.state for d in deliveries_of(app, pack.id, StageKind.LIVE)}
+        takes = {s.stage.kind: s.takes for s in pack_status(app, pack.id).stages}
 
     live = of_stage(relay.received, StageKind.LIVE)
     assert sorted(len(item.rcpt_tos) for item in live) == [50, 50, 50]
@@ -242,3 +244,5 @@ async def test_150_partners_behind_a_relay_capped_at_30_a_minute_all_have_it_wit
     assert last < timedelta(seconds=10), last
     assert min(item.received_at for item in live) >= lift, "never early"
     assert handler.refused == 0, "the service kept under the relay's cap"
+    # show's estimate counts messages: 3 at 30 a minute.
+    assert takes[StageKind.LIVE] == timedelta(seconds=6)

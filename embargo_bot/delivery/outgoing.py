@@ -98,6 +98,16 @@ def plan_messages(
     return sorted(planned, key=lambda message: position[message.first.email])
 
 
+def expected_messages(
+    kind: StageKind, recipients: Sequence[tuple[str, str, bool]], max_recipients: int
+) -> int:
+    """How many messages a stage not yet started takes: (address, list key, alone) each."""
+    if max_recipients == 1 or kind not in BATCHED_KINDS:
+        return len(recipients)
+    pending = [PendingRecipient(email, key, key, alone) for email, key, alone in recipients]
+    return len(split_into_batches(pending, max_recipients))
+
+
 def _name(delivery: Delivery, list_names: Mapping[str, str]) -> str:
     # A list renamed or removed since its recipients were fixed: its key still names it.
     return list_names.get(delivery.list_key) or delivery.list_key
