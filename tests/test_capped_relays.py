@@ -246,3 +246,58 @@ async def test_150_partners_behind_a_relay_capped_at_30_a_minute_all_have_it_wit
     assert handler.refused == 0, "the service kept under the relay's cap"
     # show's estimate counts messages: 3 at 30 a minute.
     assert takes[StageKind.LIVE] == timedelta(seconds=6)
+
+
+class DroppingOnce(RcptHandler):
+    """Also drops the connection in the middle of the first DATA: no reply for anyone."""
+
+    def __init__(self, *, busy: set[str]) -> None:
+        super().__init__(busy=busy, refuse=set())
+        self.dropped: bytes = b""
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if not self.dropped:
+            self.dropped = bytes(envelope.original_content or envelope.content)
+            server.transport.close()
+            return "451 4.3.0 never seen: the connection is already closed"
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_a_message_dropped_mid_data_goes_again_whole_and_each_partner_gets_it_once(
+    make_settings: Callable[..., Settings], make_request: Callable[..., Any], lists_dir: Path
+) -> None:
+    partners = write_big_list(lists_dir, "scot", 5)
+    handler = DroppingOnce(busy=set())
+    relay = StandInRelay(handler)
+    with relay, open_app(make_settings(relay, **FAST_RETRIES, smtp_max_recipients=50)) as app:
+        pack = queue(app, make_request(lists="scot"))
+        async with running(app):
+            await wait_until(lambda: stage_closed(app, pack.id, StageKind.NOTICE))
+        tries = Counter(a.outcome for a in app.store.attempts(pack.id) if a.email in partners)
+
+    (sent,) = of_stage(relay.received, StageKind.NOTICE)
+    assert sorted(sent.rcpt_tos) == sorted(partners)
+    assert sent.data == handler.dropped, "the same message, byte for byte"
+    assert tries == Counter({OutcomeKind.TEMPORARY: 5, OutcomeKind.ACCEPTED: 5})
+
+
+async def test_after_a_restart_the_deferred_recipient_gets_the_same_message_alone(
+    make_settings: Callable[..., Settings], make_request: Callable[..., Any], lists_dir: Path
+) -> None:
+    partners = write_big_list(lists_dir, "scot", 4)
+    busy = partners[2]
+    handler = RcptHandler(busy={busy}, refuse=set())
+    relay = StandInRelay(handler)
+    retries = {**FAST_RETRIES, "retry_backoff": "2s"}
+    with relay, open_app(make_settings(relay, **retries, smtp_max_recipients=50)) as app:
+        pack = queue(app, make_request(lists="scot"))
+        async with running(app):
+            await wait_until(lambda: len(of_stage(relay.received, StageKind.NOTICE)) == 1)
+        waiting = deliveries_of(app, pack.id, StageKind.NOTICE, DeliveryState.PENDING)
+        assert [d.email for d in waiting] == [busy]
+        async with running(app):  # a new run: the stage is planned again from the store
+            await wait_until(lambda: stage_closed(app, pack.id, StageKind.NOTICE))
+
+    first, retry = of_stage(relay.received, StageKind.NOTICE)
+    assert retry.rcpt_tos == (busy,) and retry.data == first.data
+    assert Counter(r for item in (first, retry) for r in item.rcpt_tos) == Counter(partners)
