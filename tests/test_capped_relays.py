@@ -16,13 +16,23 @@ from email import policy
 from pathlib import Path
 from typing import Any
 
-from conftest import at, deliveries_of, queue, running, stage_closed, wait_until, write_big_list
+from conftest import (
+    at,
+    deliveries_of,
+    queue,
+    running,
+    stage_closed,
+    stages_closed,
+    wait_until,
+    write_big_list,
+)
 from test_smime import Pki, pki  # noqa: F401 - the test PKI fixture
 
 from embargo_bot.app import open_app
 from embargo_bot.devtools.standin_relay import CapturingHandler, Received, StandInRelay
 from embargo_bot.domain.outcomes import OutcomeKind
 from embargo_bot.domain.packs import DeliveryState, StageKind
+from embargo_bot.officials.previews import preview
 from embargo_bot.officials.status import pack_status
 from embargo_bot.settings import Settings
 
@@ -301,3 +311,37 @@ async def test_after_a_restart_the_deferred_recipient_gets_the_same_message_alon
     first, retry = of_stage(relay.received, StageKind.NOTICE)
     assert retry.rcpt_tos == (busy,) and retry.data == first.data
     assert Counter(r for item in (first, retry) for r in item.rcpt_tos) == Counter(partners)
+
+
+async def test_preview_is_byte_for_byte_the_shared_message_each_partner_is_in(
+    make_settings: Callable[..., Settings], make_request: Callable[..., Any], tmp_path: Path
+) -> None:
+    relay = StandInRelay()
+    settings = make_settings(relay, smtp_max_recipients=10)
+    lift = (datetime.now(UTC) + timedelta(seconds=1)).replace(microsecond=0)
+    with relay, open_app(settings) as app:
+        pack = queue(app, make_request(lift=at(lift)))
+        before = preview(app, pack.id, [StageKind.NOTICE], tmp_path / "before")
+        async with running(app):
+            await wait_until(lambda: stages_closed(app, pack.id), within=15)
+        after = preview(app, pack.id, list(StageKind), tmp_path / "after")
+
+    sent = {
+        (rcpt, item.data)
+        for item in relay.received
+        if b"X-Embargo-Stage: report" not in item.data
+        for rcpt in item.rcpt_tos
+    }
+    assert {(f.recipient, f.path.read_bytes()) for f in after} == sent
+    # Before it is sent: each file already says To: the list, not the partner.
+    assert sorted(parsed_file(f.path)["To"] for f in before) == [
+        "Alpha Agency:;",
+        "Alpha Agency:;",
+        "Beta Agency:;",
+    ]
+
+
+def parsed_file(path: Path) -> email.message.EmailMessage:
+    message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+    assert isinstance(message, email.message.EmailMessage)
+    return message
