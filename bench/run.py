@@ -21,6 +21,7 @@ from pathlib import Path
 
 import fanout
 import lift
+import list_cost
 import memory
 import startup
 import throughput
@@ -37,7 +38,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["startup", "throughput", "lift", "memory", "fanout"],
+        choices=["startup", "throughput", "lift", "memory", "list-cost", "fanout"],
         help="run only this part (may be repeated)",
     )
     parser.add_argument(
@@ -61,6 +62,7 @@ def parts(args: argparse.Namespace) -> dict[str, Callable[[], list[Figure]]]:
         "throughput": throughput.measure,
         "lift": lambda: lift.measure(lead=args.lift_lead),
         "memory": lambda: memory.measure(budget=args.memory_budget),
+        "list-cost": list_cost.measure,
         "fanout": fanout.measure,
     }
     return {name: every[name] for name in every if not args.only or name in args.only}

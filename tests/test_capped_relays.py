@@ -318,7 +318,7 @@ async def test_preview_is_byte_for_byte_the_shared_message_each_partner_is_in(
 ) -> None:
     relay = StandInRelay()
     settings = make_settings(relay, smtp_max_recipients=10)
-    lift = (datetime.now(UTC) + timedelta(seconds=1)).replace(microsecond=0)
+    lift = datetime.now(UTC) + timedelta(seconds=3)
     with relay, open_app(settings) as app:
         pack = queue(app, make_request(lift=at(lift)))
         before = preview(app, pack.id, [StageKind.NOTICE], tmp_path / "before")

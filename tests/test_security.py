@@ -209,8 +209,11 @@ async def test_a_list_that_changed_for_the_worse_is_left_out_of_the_stage_with_a
     notices = [r for r in relay.received if b"X-Embargo-Stage: notice" in r.data]
     assert [r.rcpt_tos for r in notices] == [("desk@lowok.example",)]
     stage = next(s for s in app.store.stages(pack.id) if s.kind is StageKind.NOTICE)
-    assert stage.detail is not None and "lists left out" in stage.detail
+    assert stage.detail is not None and "lists held" in stage.detail
     assert "beta" in stage.detail and "alpha" in stage.detail
     [report] = [r for r in relay.received if b"X-Embargo-Stage: report" in r.data]
-    assert b"lists left out" in report.data.replace(b"=\r\n", b"")
-    assert "lists left out" in [e.action for e in app.store.audit_entries()]
+    assert b"lists held" in report.data.replace(b"=\r\n", b"")
+    assert "lists held" in [e.action for e in app.store.audit_entries()]
+    # The two lists are held back, not lost: the contact is alerted at once.
+    [alert] = [r for r in relay.received if b"X-Embargo-Stage: alert" in r.data]
+    assert alert.rcpt_tos == ("ocu@example.org",)

@@ -44,9 +44,11 @@ def queue_command(args: argparse.Namespace, console: Console) -> int:
         waves=tuple(args.notice),
     )
     with open_app(command_settings(), create=True) as app:
-        pack = actions.queue_pack(app, request, created_by=current_user(), on_warning=_warn)
-        status = pack_status(app, pack.id)
-        warning = actions.live_warning(app, pack)
+        pack, catalogue = actions.queue_pack_counted(
+            app, request, created_by=current_user(), on_warning=_warn
+        )
+        status = pack_status(app, pack.id, catalogue=catalogue)
+        warning = actions.live_warning(app, pack, catalogue)
         if warning:
             _warn(warning)
         if args.json:
@@ -131,11 +133,15 @@ def list_command(args: argparse.Namespace, console: Console) -> int:
 
 def show_command(args: argparse.Namespace, console: Console) -> int:
     with open_app(command_settings(), create=False) as app:
-        status, now = pack_status(app, args.pack), app.clock()
+        # Every attempt only for --json: the table does not show them.
+        status, now = pack_status(app, args.pack, with_attempts=args.json), app.clock()
         if args.json:
             emit_json(console, output.status_json(status, now=now, with_deliveries=True))
         else:
-            console.print(output.status_view(status, now=now, zone=app.settings.zone))
+            view = output.status_view(
+                status, now=now, zone=app.settings.zone, recipients=args.recipients
+            )
+            console.print(view)
     return 0
 
 

@@ -41,5 +41,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        fault = _store_fault(exc)
+        if fault is None:
+            raise
+        sys.stderr.write(f"embargo-bot: {fault}\n")
+        return fault.exit_code
     finally:
         os.umask(previous_umask)
+
+
+def _store_fault(exc: Exception) -> EmbargoBotError | None:
+    """A fault of the store's file or disk (full, overwritten) met mid-command, as one line."""
+    from pathlib import Path
+
+    from embargo_bot.store import STORE_FAULTS, describe_fault
+
+    if not isinstance(exc, STORE_FAULTS):
+        return None
+    try:
+        from embargo_bot.app import store_target
+        from embargo_bot.settings import load_settings
+
+        path = store_target(load_settings()).path
+    except EmbargoBotError:
+        path = Path(os.environ.get("EMBARGO_BOT_DATABASE", "the store"))
+    return describe_fault(exc, path)

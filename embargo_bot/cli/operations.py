@@ -124,6 +124,8 @@ def configure_logging(log_format: LogFormat = LogFormat.TEXT) -> None:
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     # APScheduler's per-job lines say nothing the service's own log does not.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # Alembic names each plugin and step when a store is created: nothing for an operator.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def demo_command(args: argparse.Namespace, console: Console) -> int:

@@ -10,6 +10,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from embargo_bot.cli.recipient_output import recipient_summary, recipient_table
 from embargo_bot.cli.records import Field, Records
 from embargo_bot.domain.packs import (
     Delivery,
@@ -37,6 +38,7 @@ _STATE_STYLES = {
     StageState.SKIPPED: "magenta",
     StageState.CANCELLED: "red",
     StageState.FAILED: "bold red",
+    StageState.HELD: "bold yellow",
     DeliveryState.PENDING: "cyan",
     DeliveryState.SENT: "green",
     DeliveryState.FAILED: "bold red",
@@ -245,7 +247,8 @@ def timetable(status: PackStatus, *, zone: ZoneInfo) -> Records:
         stage, report = item.stage, item.report
         label = stage.label
         if stage.report_of is not None:
-            label = f"report on {labels.get(stage.report_of, 'a stage')}"
+            about = "alert on" if stage.kind is StageKind.ALERT else "report on"
+            label = f"{about} {labels.get(stage.report_of, 'a stage')}"
         accepted = (
             "-"
             if report.first_after is None
@@ -261,9 +264,15 @@ def timetable(status: PackStatus, *, zone: ZoneInfo) -> Records:
             str(item.summary.pending),
             accepted,
             "-" if item.takes is None else describe_span(item.takes),
-            stage.detail or "",
+            stage.detail or _state_words(stage),
         )
     return table
+
+
+def _state_words(stage: Stage) -> str:
+    if stage.state is StageState.HELD:
+        return "held: sent once its lists are valid (`lists check`), if before the lift"
+    return ""
 
 
 def _audience_words(stage: Stage) -> str:
@@ -271,7 +280,7 @@ def _audience_words(stage: Stage) -> str:
         return stage.test_address or ""
     if stage.kind is StageKind.LIVE:
         return "everyone named"
-    if stage.kind is StageKind.REPORT:
+    if stage.kind in (StageKind.REPORT, StageKind.ALERT):
         return "the contact"
     return "holders of the notice"
 
@@ -289,7 +298,14 @@ def _clearance_words(pack: Pack, zone: ZoneInfo) -> str:
     return f"cleared by {pack.cleared_by}, {describe(pack.cleared_at, zone)}"
 
 
-def status_view(status: PackStatus, *, now: datetime, zone: ZoneInfo) -> RenderableType:
+def status_view(
+    status: PackStatus, *, now: datetime, zone: ZoneInfo, recipients: bool = False
+) -> RenderableType:
+    """One pack: its facts, stages and versions; every recipient only if ``recipients``.
+
+    A table row per recipient takes rich seconds for a big list, so by default
+    each stage is summed up in one row instead (``show --recipients`` for all).
+    """
     pack = status.pack
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
@@ -331,31 +347,9 @@ def status_view(status: PackStatus, *, now: datetime, zone: ZoneInfo) -> Rendera
             version.note or "",
         )
 
-    recipients = Records(
-        "Recipients",
-        [
-            Field("Recipient"),
-            Field("Stage"),
-            Field("State"),
-            Field("Tries"),
-            Field("Late by"),
-            Field("Server's reply", wraps=True),
-        ],
-    )
-    stages = {item.stage.id: item.stage for item in status.stages}
-    for delivery in status.deliveries:
-        stage = stages[delivery.stage_id]
-        recipients.add_row(
-            delivery.email,
-            stage.label,
-            _styled(delivery.state),
-            str(delivery.attempts),
-            describe_offset(lateness(delivery, stage)),
-            delivery.reply or "",
-        )
     parts: list[RenderableType] = [facts, timetable(status, zone=zone), versions]
     if status.deliveries:
-        parts.append(recipients)
+        parts.append(recipient_table(status) if recipients else recipient_summary(status))
     return Group(*parts)
 
 

@@ -18,7 +18,7 @@ from embargo_bot.domain.classification import Classification
 from embargo_bot.domain.packs import StageKind
 
 MARKINGS = ", ".join(c.value for c in Classification)
-PREVIEW_KINDS = [k.value for k in StageKind if k not in ("test", "report")]
+PREVIEW_KINDS = [k.value for k in StageKind if k not in ("test", "report", "alert")]
 
 
 class _Version(argparse.Action):
@@ -150,12 +150,18 @@ def _officials_commands(commands: Any) -> None:
     show = command(
         commands,
         "show",
-        "one pack with every recipient's status",
-        "One pack in full: its waves and stages, versions, clearance, and every "
-        "recipient's status with each attempt and the relay's reply.",
+        "one pack: its stages, and how each went",
+        "One pack: its waves and stages with a summary of each (counts, failures, the "
+        "slowest), versions and clearance; --recipients adds every recipient's status, "
+        "--json every attempt and the relay's reply.",
         "embargo-bot show serious-organised-crime-7k2q",
     )
     pack_argument(show)
+    show.add_argument(
+        "--recipients",
+        action="store_true",
+        help="list every recipient of every stage (long for big lists); --json always does",
+    )
     json_flag(show)
     show.set_defaults(handler="commands:show_command")
 

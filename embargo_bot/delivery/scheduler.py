@@ -24,13 +24,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from embargo_bot.delivery import heartbeat
+from embargo_bot.delivery.held_waves import HeldWaves
 from embargo_bot.delivery.retention import purge_expired
 from embargo_bot.delivery.stage_runner import StageRunner
-from embargo_bot.domain.errors import EmbargoBotError
+from embargo_bot.domain.errors import EmbargoBotError, StoreError
 from embargo_bot.domain.packs import StageKind
 from embargo_bot.domain.times import Clock
-from embargo_bot.lists.catalogue import list_fingerprint
-from embargo_bot.store import Store
+from embargo_bot.lists.catalogue import UNREADABLE, list_fingerprint
+from embargo_bot.store import STORE_FAULTS, Store, describe_fault, is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ PREPARE_AHEAD = timedelta(seconds=5)
 # Re-read the whole timetable this often even if nothing seems to have changed:
 # covers a clock step and a lease that ran out.
 FULL_SYNC_EVERY = 15.0
+# Look at held notice waves this often: a fixed list is sent to within seconds.
+HELD_CHECK_EVERY = 1.0
 
 
 def new_owner_id() -> str:
@@ -87,6 +90,7 @@ class Service:
         # Set when one of our own stages ends: our own commits do not change
         # data_version, and a stage that waited on it may now start.
         self._resync = False
+        self._held = HeldWaves(runner)
 
     def stop(self) -> None:
         """Ask the service to stop: messages in flight finish, the rest wait for next start."""
@@ -109,6 +113,8 @@ class Service:
         self._beat()
         try:
             await self._loop(scheduler)
+        except STORE_FAULTS as exc:
+            raise describe_fault(exc, self._store.path) from exc
         finally:
             scheduler.shutdown(wait=False)
             self._clear_heartbeat()
@@ -156,22 +162,43 @@ class Service:
 
     async def _loop(self, scheduler: AsyncIOScheduler) -> None:
         seen_version: int | None = None
-        since_full = FULL_SYNC_EVERY
+        since_full = since_held = FULL_SYNC_EVERY
         beat_due = self._clock()
         while not self._stop.is_set():
-            if self._clock() >= beat_due:
-                self._beat()
-                beat_due = self._clock() + heartbeat.BEAT_EVERY
-            version = self._store.data_version()
-            if version != seen_version or self._resync or since_full >= FULL_SYNC_EVERY:
-                self._resync = False
-                self._sync(scheduler)
-                if since_full >= FULL_SYNC_EVERY or seen_version is None:
-                    self._housekeeping()
-                seen_version, since_full = version, 0.0
+            self._check_store_file()
+            try:
+                if self._clock() >= beat_due:
+                    self._beat()
+                    beat_due = self._clock() + heartbeat.BEAT_EVERY
+                if since_held >= HELD_CHECK_EVERY:
+                    since_held = 0.0
+                    self._resync |= self._held.check()
+                version = self._store.data_version()
+                if version != seen_version or self._resync or since_full >= FULL_SYNC_EVERY:
+                    self._sync(scheduler)
+                    if since_full >= FULL_SYNC_EVERY or seen_version is None:
+                        self._housekeeping()
+                    seen_version, since_full, self._resync = version, 0.0, False
+            except STORE_FAULTS as exc:
+                if not is_disk_full(exc, self._store.path):
+                    raise
+                # Nothing recorded is lost: this poll's work is done again at the next,
+                # so a stage whose claim ran out meanwhile resumes as soon as there is room.
+                self._runner.faults.report(exc, "keeping the timetable")
+                self._resync = True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=self._poll_interval)
             since_full += self._poll_interval
+            since_held += self._poll_interval
+
+    def _check_store_file(self) -> None:
+        """Stop, rather than send and record into a store nobody else sees."""
+        problem = self._store.file_problem()
+        if problem is not None:
+            raise StoreError(
+                f"{problem}; the service stops so that nothing more is sent or recorded there. "
+                "Put the store back (or set EMBARGO_BOT_DATABASE to it) and start it again"
+            )
 
     def _sync(self, scheduler: AsyncIOScheduler) -> None:
         self._reclaim_abandoned()
@@ -207,12 +234,24 @@ class Service:
             if purged:
                 log.info("deleted the material of %d pack(s) past retention", len(purged))
         if self._recipients_dir is not None:
-            fingerprint = json.dumps(list_fingerprint(self._recipients_dir), sort_keys=True)
+            files = list_fingerprint(self._recipients_dir)
+            fingerprint = json.dumps(files, sort_keys=True)
             if self._store.meta(LISTS_SEEN) != fingerprint.encode():
                 with self._store.transaction():
                     self._store.set_meta(LISTS_SEEN, fingerprint.encode())
-                    audit("lists changed", None, files=json.loads(fingerprint))
+                    audit("lists changed", None, files=files)
                 log.info("recipient lists changed since last seen; recorded in the audit log")
+                self._report_unreadable(files)
+
+    def _report_unreadable(self, files: dict[str, str]) -> None:
+        """Once per change of the lists: only packs that name such a list are affected."""
+        for name, value in files.items():
+            if value.startswith(UNREADABLE):
+                log.error(
+                    "recipient list %s %s; packs that name it leave it out until it is fixed",
+                    name,
+                    value,
+                )
 
     def _reclaim_abandoned(self) -> None:
         host, pid = socket.gethostname(), os.getpid()
@@ -248,5 +287,8 @@ class Service:
             await self._runner.run(stage_id, self._stop)
         except EmbargoBotError as exc:
             log.error("stage %d failed: %s", stage_id, exc)
+        except STORE_FAULTS as exc:
+            # Its claim runs out and it resumes, from what was recorded, once it can be written.
+            self._runner.faults.report(exc, f"sending stage {stage_id}")
         except Exception:
             log.exception("stage %d crashed; it will be retried when its claim runs out", stage_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiosmtplib
 
-from embargo_bot.domain.outcomes import Outcome, OutcomeKind
+from embargo_bot.domain.outcomes import AMBIGUOUS, Outcome, OutcomeKind
 
 # Refusals that are about this message; any other refusal is about the session.
 _MESSAGE_REFUSALS = (
@@ -34,7 +34,7 @@ def from_exception(exc: BaseException) -> Outcome:
     # Timeouts before connection errors: SMTPConnectTimeoutError is both.
     if isinstance(exc, TimeoutError):
         # After DATA this is ambiguous: the relay may have taken the message.
-        text = f"timed out (the relay may or may not have taken it): {_describe(exc)}"
+        text = f"timed out ({AMBIGUOUS}): {_describe(exc)}"
         return Outcome(OutcomeKind.TEMPORARY, None, text, relay_level=True)
     if isinstance(exc, OSError):
         text = f"connection failed: {_describe(exc)}"

@@ -10,26 +10,64 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from embargo_bot.delivery.outgoing import BATCHED_KINDS
 from embargo_bot.delivery.pacing import ByteBudget, RateLimiter
 from embargo_bot.delivery.retry import RetryPolicy
 from embargo_bot.delivery.rules import Action, decide
 from embargo_bot.delivery.smtp import RelayConfig, RelaySession
 from embargo_bot.delivery.stage_session import SendingContext, StageSession
+from embargo_bot.delivery.store_faults import FaultLog
 from embargo_bot.domain.errors import EmbargoBotError
-from embargo_bot.domain.packs import NewDelivery, Pack, PackState, Stage, StageKind, StageState
+from embargo_bot.domain.packs import (
+    NewDelivery,
+    NewStage,
+    Pack,
+    PackState,
+    Stage,
+    StageKind,
+    StageState,
+)
 from embargo_bot.domain.times import Clock
 from embargo_bot.lists.audience import audience
 from embargo_bot.lists.catalogue import ListCatalogue, load_lists
+from embargo_bot.lists.parse import Recipient
 from embargo_bot.messages.builder import BuiltMessage, MessageBuilder
 from embargo_bot.messages.mime import new_message_id
 from embargo_bot.security.audit import Auditor
 
 log = logging.getLogger(__name__)
+
+
+HELD_PREFIX = "lists held: "
+
+
+def held_note(reasons: tuple[str, ...]) -> str:
+    return (
+        HELD_PREFIX
+        + "; ".join(reasons)
+        + " (their partners get the notice once the list is valid again, if before the lift)"
+    )
+
+
+def lists_needed(pack: Pack, stage: Stage) -> tuple[str, ...] | None:
+    """The lists a stage's recipients come from (None: all, to find a test address).
+
+    A big list the stage does not use is not parsed: at the lift that is time.
+    """
+    if stage.kind is StageKind.NOTICE:
+        return stage.list_keys
+    if stage.kind is StageKind.LIVE:
+        return pack.list_keys
+    return None if stage.kind is StageKind.TEST else ()
+
+
+def alert_for(stage_id: int, now: datetime) -> NewStage:
+    """The email that tells the contact at once that a wave is held back."""
+    return NewStage(StageKind.ALERT, now, report_of=stage_id)
 
 
 @dataclass(frozen=True)
@@ -69,6 +107,7 @@ class StageRunner:
         self.budget = ByteBudget()
         self._prepared: dict[int, tuple[int, int, BuiltMessage]] = {}
         self._warm: dict[int, list[RelaySession]] = {}
+        self.faults = FaultLog(self.store.path)
         self.context = SendingContext(
             store=self.store,
             relay=config.relay,
@@ -81,16 +120,22 @@ class StageRunner:
             limiter=self.limiter,
             budget=self.budget,
             audit=audit,
+            faults=self.faults,
             max_recipients=config.max_recipients,
         )
         # Lists' display names by key, for a shared message's To: (read with the lists).
         self._list_names: dict[str, str] = {}
 
-    def fix_recipients(self, pack: Pack, stage: Stage) -> None:
-        """Fix who a stage goes to, once: a restart resumes with the same people."""
+    def fix_recipients(self, pack: Pack, stage: Stage) -> bool:
+        """Fix who a stage goes to, once: a restart resumes with the same people.
+
+        False when the stage was put on hold instead: a notice wave none of
+        whose lists can be used now. A wave only some of whose lists can be
+        used goes to those, and leaves a held stage for the others.
+        """
         if self.store.is_expanded(stage.id):
-            return
-        catalogue = load_lists(self.config.recipients_dir)
+            return True
+        catalogue = load_lists(self.config.recipients_dir, only=lists_needed(pack, stage))
         self._remember_names(catalogue)
         chosen = audience(
             pack,
@@ -99,13 +144,36 @@ class StageRunner:
             holders=self.store.holders(pack.id),
             earlier_waves=self.store.notice_addresses(pack.id, other_than=stage.id),
         )
-        recipients = chosen.recipients
-        sender = self.builder.sender
         note = None
-        if chosen.skipped:
+        if chosen.held_keys:
+            note = held_note(chosen.skipped)
+            log.error("pack %s: %s: %s", pack.id, stage.label, note)
+            self.audit("lists held", pack.id, stage=stage.label, reasons=list(chosen.skipped))
+            if len(chosen.held_keys) == len(dict.fromkeys(stage.list_keys)):
+                return not self._hold(pack, stage, note)
+        elif chosen.skipped:
             note = "lists left out: " + "; ".join(chosen.skipped)
             log.error("pack %s: %s: %s", pack.id, stage.label, note)
             self.audit("lists left out", pack.id, stage=stage.label, reasons=list(chosen.skipped))
+        # One commit: a crash cannot leave the held share without the wave, or twice.
+        with self.store.transaction():
+            if chosen.held_keys:
+                held = NewStage(
+                    StageKind.NOTICE,
+                    stage.due_at,
+                    list_keys=chosen.held_keys,
+                    wave=stage.wave,
+                    held=True,
+                )
+                self.store.add_stage(pack.id, held)
+                self.store.add_stage(pack.id, alert_for(stage.id, self.clock()))
+            self.expand(pack, stage, chosen.recipients, note)
+        return True
+
+    def expand(
+        self, pack: Pack, stage: Stage, recipients: list[Recipient], note: str | None
+    ) -> None:
+        sender = self.builder.sender
         self.store.expand_stage(
             stage.id,
             [
@@ -124,18 +192,25 @@ class StageRunner:
             note=note,
         )
 
+    def _hold(self, pack: Pack, stage: Stage, note: str) -> bool:
+        """Hold the whole wave (claimed by us) and alert the contact, in one commit."""
+        with self.store.transaction():
+            if not self.store.hold_stage(stage.id, self.owner, note):
+                return False
+            self.store.add_stage(pack.id, alert_for(stage.id, self.clock()))
+        return True
+
     def _remember_names(self, catalogue: ListCatalogue) -> None:
         self._list_names.update({key: found.name for key, found in catalogue.lists.items()})
 
-    def list_names(self, stage: Stage) -> dict[str, str]:
-        """The names a shared message's To: gives its list; read now only if not yet known."""
-        if self.config.max_recipients == 1 or stage.kind not in BATCHED_KINDS:
-            return {}
-        if not self._list_names:
-            # A restart, recipients fixed by another run: a list that cannot be read
-            # now is named by its key (outgoing._name), which is only cosmetic.
+    def list_names(self, keys: Collection[str]) -> Mapping[str, str]:
+        """The names a shared message's To: gives these lists; read only those not yet known."""
+        missing = set(keys) - set(self._list_names)
+        if missing:
+            # Fixed by another run, or since renamed: a list that cannot be read now
+            # is named by its key (outgoing._name), which is only cosmetic.
             with contextlib.suppress(EmbargoBotError, OSError):
-                self._remember_names(load_lists(self.config.recipients_dir))
+                self._remember_names(load_lists(self.config.recipients_dir, only=missing))
         return self._list_names
 
     async def prepare(self, stage_id: int) -> None:
@@ -203,9 +278,10 @@ class StageRunner:
         pack, stage = self.store.get_pack(pack.id), self.store.stage(stage.id)
         session = StageSession(self.context, pack, stage, stop)
         try:
-            self.fix_recipients(pack, stage)
+            if not self.fix_recipients(pack, stage):
+                return  # held: the scheduler releases it once its lists are valid
             built = self.take_prepared(pack, stage) or self.builder.build(pack, stage)
         except EmbargoBotError as exc:
             session.fail(str(exc))
             return
-        await session.send(built, self.take_warm(stage.id), self.list_names(stage))
+        await session.send(built, self.take_warm(stage.id), self.list_names)

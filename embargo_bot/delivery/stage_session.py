@@ -17,17 +17,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
-from embargo_bot.delivery.outgoing import Outgoing, plan_messages
+from embargo_bot.delivery.outgoing import BATCHED_KINDS, Outgoing, plan_messages
 from embargo_bot.delivery.pacing import ByteBudget, RateLimiter
 from embargo_bot.delivery.recording import AttemptRecorder
 from embargo_bot.delivery.retry import RetryPolicy
 from embargo_bot.delivery.rules import may_send, message_date
 from embargo_bot.delivery.smtp import RelayConfig, RelaySession
+from embargo_bot.delivery.store_faults import FaultLog
 from embargo_bot.delivery.work_queue import DeliveryQueue
 from embargo_bot.domain.outcomes import Outcome, OutcomeKind
 from embargo_bot.domain.packs import (
@@ -39,13 +40,14 @@ from embargo_bot.domain.packs import (
     StageKind,
     StageState,
 )
+from embargo_bot.domain.reports import LEFT_OUT_NOTES
 from embargo_bot.domain.times import Clock
 from embargo_bot.messages.builder import BuiltMessage
 from embargo_bot.messages.mime import StageMessage
 from embargo_bot.messages.mime import personalise as personalise_message
 from embargo_bot.security.audit import Auditor
 from embargo_bot.security.smime import encrypt_entity, load_recipient_certificate
-from embargo_bot.store import Store
+from embargo_bot.store import STORE_FAULTS, Store
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,7 @@ class SendingContext:
     limiter: RateLimiter
     budget: ByteBudget
     audit: Auditor
+    faults: FaultLog
     # Envelope recipients a message may carry (EMBARGO_BOT_SMTP_MAX_RECIPIENTS).
     max_recipients: int = 1
 
@@ -108,14 +111,20 @@ class StageSession:
         self,
         built: BuiltMessage,
         warm: list[RelaySession],
-        list_names: Mapping[str, str] | None = None,
+        list_names: Callable[[Collection[str]], Mapping[str, str]] | None = None,
     ) -> None:
-        """Send to every pending recipient over reused connections, then close the stage."""
+        """Send to every pending recipient over reused connections, then close the stage.
+
+        ``list_names`` gives lists' display names by key, for a shared message's To:.
+        """
         context, store = self.context, self.store
         pending = store.deliveries(
             self.pack.id, stage_id=self.stage.id, state=DeliveryState.PENDING
         )
-        messages = plan_messages(pending, self.stage.kind, context.max_recipients, list_names or {})
+        names: Mapping[str, str] = {}
+        if list_names and context.max_recipients > 1 and self.stage.kind in BATCHED_KINDS:
+            names = list_names({delivery.list_key for delivery in pending})
+        messages = plan_messages(pending, self.stage.kind, context.max_recipients, names)
         started = time.monotonic()
         log.info("%s started: %d to send in %d message(s)", self.label, len(pending), len(messages))
         queue = DeliveryQueue((self._ready_at(m), m) for m in messages)
@@ -143,7 +152,7 @@ class StageSession:
     def _finish(self, state: StageState, detail: str) -> None:
         """Close the stage, with its delivery report and audit entry, in one commit."""
         note = self.store.stage(self.stage.id).detail
-        if note and note.startswith("lists left out"):
+        if note and note.startswith(LEFT_OUT_NOTES):
             detail = f"{detail}; {note}"  # the report must say who was not sent to, and why
         with self.store.transaction():
             self.store.finish_stage(
@@ -157,6 +166,10 @@ class StageSession:
             self.context.audit(
                 f"stage {state}", self.pack.id, stage=self.stage.label, detail=detail
             )
+        try:
+            self.store.checkpoint()  # keep the write-ahead log small on a small disk
+        except STORE_FAULTS as exc:
+            self.context.faults.report(exc, f"checkpointing after {self.label}")
 
     def _report(self) -> NewStage | None:
         if self.stage.kind not in REPORTED_KINDS:
@@ -185,12 +198,28 @@ class StageSession:
                 if self.halt.is_set():
                     await queue.done(message)  # left pending for the next run
                     return
-                if message.needs_binding:
-                    self.store.bind_message(self.stage.id, message.envelope, message.message_id)
+                try:
+                    if message.needs_binding:
+                        self.store.bind_message(self.stage.id, message.envelope, message.message_id)
+                except STORE_FAULTS as exc:
+                    await self._store_fault(exc, queue, message)
+                    return
                 async with context.budget.hold(len(built.message.body)):
                     outcomes = await self._offer(message, built, session)
-                retry_at, again = self.recorder.record(message, outcomes, built)
+                try:
+                    retry_at, again = self.recorder.record(message, outcomes, built)
+                except STORE_FAULTS as exc:
+                    # Left pending: sent again when the store can be written, never lost.
+                    await self._store_fault(exc, queue, message)
+                    return
                 await queue.done(message, retry_at=retry_at, again=again)
+
+    async def _store_fault(
+        self, exc: Exception, queue: DeliveryQueue[Outgoing], message: Outgoing
+    ) -> None:
+        self.context.faults.report(exc, f"recording {self.label}")
+        self._halt("the store cannot be written")
+        await queue.done(message)
 
     async def _offer(
         self, message: Outgoing, built: BuiltMessage, session: RelaySession
@@ -242,30 +271,41 @@ class StageSession:
             await queue.close()
 
     async def _watch_pack(self) -> None:
-        context, pack, kind = self.context, self.pack, self.stage.kind
-        interval = min(0.5, context.lease.total_seconds() / 3)
+        interval = min(0.5, self.context.lease.total_seconds() / 3)
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), timeout=interval)
             if self.stop.is_set():
                 self._halt("the service is stopping")
                 return
-            state, version, lift_seq = self.store.pack_state(pack.id)
-            if state is PackState.CANCELLED and kind is not StageKind.WITHDRAWN:
-                self._halt("the pack was withdrawn")
+            try:
+                if not self._still_ours():
+                    return
+            except STORE_FAULTS as exc:
+                self.context.faults.report(exc, f"watching {self.label}")
+                self._halt("the store cannot be written")
                 return
-            if kind in (StageKind.NOTICE, StageKind.UPDATED) and version != pack.version:
-                self._halt("the pack was amended: restarting with the new version")
-                return
-            if kind in (StageKind.NOTICE, StageKind.UPDATED, StageKind.CHANGED) and (
-                lift_seq != pack.lift_seq
-            ):
-                self._halt("the embargo was rescheduled: restarting with the new lift")
-                return
-            lease_until = context.clock() + context.lease
-            if not self.store.renew_lease(self.stage.id, context.owner, lease_until):
-                self._halt("another instance took over this stage")
-                return
+
+    def _still_ours(self) -> bool:
+        """Whether the stage may go on: False (and halted) if the pack changed or we lost it."""
+        context, pack, kind = self.context, self.pack, self.stage.kind
+        state, version, lift_seq = self.store.pack_state(pack.id)
+        if state is PackState.CANCELLED and kind is not StageKind.WITHDRAWN:
+            self._halt("the pack was withdrawn")
+            return False
+        if kind in (StageKind.NOTICE, StageKind.UPDATED) and version != pack.version:
+            self._halt("the pack was amended: restarting with the new version")
+            return False
+        if kind in (StageKind.NOTICE, StageKind.UPDATED, StageKind.CHANGED) and (
+            lift_seq != pack.lift_seq
+        ):
+            self._halt("the embargo was rescheduled: restarting with the new lift")
+            return False
+        lease_until = context.clock() + context.lease
+        if not self.store.renew_lease(self.stage.id, context.owner, lease_until):
+            self._halt("another instance took over this stage")
+            return False
+        return True
 
     def _halt(self, reason: str) -> None:
         if not self.halt.is_set():
@@ -274,6 +314,17 @@ class StageSession:
             log.warning("%s stopping: %s", self.label, reason)
 
     def _close(self, elapsed: float) -> None:
+        try:
+            self._close_stage(elapsed)
+        except STORE_FAULTS as exc:
+            self.context.faults.report(exc, f"closing {self.label}")
+            log.warning(
+                "%s paused: the store cannot be written; it resumes from what was recorded "
+                "when it can (once its claim runs out)",
+                self.label,
+            )
+
+    def _close_stage(self, elapsed: float) -> None:
         context, store, stage = self.context, self.store, self.stage
         now = context.clock()
         state, _, _ = store.pack_state(self.pack.id)

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+# In a temporary outcome's text: the relay may have the message though it never said so.
+AMBIGUOUS = "the relay may or may not have taken it"
+
 
 class OutcomeKind(StrEnum):
     ACCEPTED = "accepted"

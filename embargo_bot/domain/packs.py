@@ -20,6 +20,7 @@ class StageKind(StrEnum):
     WITHDRAWN = "withdrawn"  # the pack was withdrawn: to those who hold the notice
     TEST = "test"  # an official's check, to one address on a list
     REPORT = "report"  # to the pack's contact: how a stage went
+    ALERT = "alert"  # to the pack's contact at once: a wave is held back by a broken list
 
 
 # Recipients of these hold the embargoed material (and know a lift time).
@@ -34,7 +35,10 @@ class StageState(StrEnum):
     DONE = "done"
     SKIPPED = "skipped"  # e.g. a notice whose lift had passed before it could go
     CANCELLED = "cancelled"
-    FAILED = "failed"  # could not start, e.g. a list it names became invalid
+    FAILED = "failed"  # could not start, e.g. no list the live email names is valid
+    # A notice wave's share for lists invalid at its time: sent once they are
+    # valid again, skipped (and reported) if the lift comes first.
+    HELD = "held"
 
 
 OPEN_STAGE_STATES = (StageState.SCHEDULED, StageState.SENDING)
@@ -123,6 +127,7 @@ class NewStage:
     test_address: str | None = None
     test_of: tuple[StageKind, ...] = ()
     report_of: int | None = None
+    held: bool = False  # stored as HELD, not SCHEDULED: waits for its lists, not a time
 
 
 @dataclass(frozen=True)
@@ -159,6 +164,8 @@ class Stage:
     def label(self) -> str:
         if self.wave is not None:
             return f"notice wave {self.wave}"
+        if self.kind is StageKind.ALERT:
+            return "alert"
         if self.report_of is not None:
             return "delivery report"
         return self.kind.value

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from embargo_bot.domain.packs import Delivery, DeliveryState, Stage
+from embargo_bot.domain.packs import Delivery, DeliveryState, Stage, StageState
 
 
 @dataclass(frozen=True)
@@ -28,11 +28,23 @@ class StageReport:
     first_after: timedelta | None  # first message accepted, after the stage's time
     last_after: timedelta | None
     failures: tuple[Failure, ...]
+    # Recipients never sent this message (e.g. their list was invalid until the lift).
+    not_sent: tuple[Failure, ...] = ()
+    # False whenever anyone named for the stage may not have its message.
+    everyone_reached: bool = False
+    slowest: str | None = None  # who was accepted last (at ``last_after``)
+
+
+# Stage notes that mean some lists' partners were not sent the stage's message.
+LEFT_OUT_NOTES = ("lists left out", "lists held")
 
 
 def summarise(stage: Stage, deliveries: Sequence[Delivery]) -> StageReport:
-    sent = [d for d in deliveries if d.state is DeliveryState.SENT]
-    accepted = sorted(d.updated_at for d in sent)
+    sent = sorted(
+        (d for d in deliveries if d.state is DeliveryState.SENT), key=lambda d: d.updated_at
+    )
+    accepted = [d.updated_at for d in sent]
+    left_out = any(note in (stage.detail or "") for note in LEFT_OUT_NOTES)
     return StageReport(
         label=stage.label,
         due_at=stage.due_at,
@@ -48,6 +60,15 @@ def summarise(stage: Stage, deliveries: Sequence[Delivery]) -> StageReport:
             Failure(email=d.email, reply=d.reply or "no reply recorded")
             for d in deliveries
             if d.state is DeliveryState.FAILED
+        ),
+        not_sent=tuple(
+            Failure(email=d.email, reply=d.reply or "not sent")
+            for d in deliveries
+            if d.state is DeliveryState.CANCELLED
+        ),
+        slowest=sent[-1].email if sent else None,
+        everyone_reached=(
+            stage.state is StageState.DONE and not left_out and len(sent) == len(deliveries)
         ),
     )
 

@@ -17,6 +17,8 @@ class Audience:
     # Lists left out because they became invalid, or no longer cleared for the
     # pack's marking, since it was queued: the stage goes to the rest.
     skipped: tuple[str, ...] = ()
+    # The keys of those lists: a notice wave holds them back until they are valid.
+    held_keys: tuple[str, ...] = ()
 
 
 def audience(
@@ -36,12 +38,15 @@ def audience(
     if stage.kind in (StageKind.NOTICE, StageKind.LIVE):
         keys = stage.list_keys if stage.kind is StageKind.NOTICE else pack.list_keys
         lists, skipped = usable_lists(catalogue, keys, pack.classification)
-        if not lists:
+        if not lists and stage.kind is StageKind.LIVE:
             raise ListError("none of the stage's recipient lists can be used:", skipped)
         everyone = unique_recipients(lists)
         if stage.kind is StageKind.LIVE:
             return Audience(list(everyone), skipped)  # the live link goes to everyone named
-        return Audience([r for r in everyone if r.email.casefold() not in earlier_waves], skipped)
+        usable = {recipient_list.key for recipient_list in lists}
+        held = tuple(key for key in dict.fromkeys(keys) if key not in usable)
+        fresh = [r for r in everyone if r.email.casefold() not in earlier_waves]
+        return Audience(fresh, skipped, held)
     return Audience(_follow_up_audience(pack, stage, catalogue=catalogue, holders=holders))
 
 
@@ -58,7 +63,7 @@ def _follow_up_audience(
         return [_as_recipient(h) for h in behind]
     if stage.kind is StageKind.WITHDRAWN:
         return [_as_recipient(h) for h in holders]
-    if stage.kind is StageKind.REPORT:
+    if stage.kind in (StageKind.REPORT, StageKind.ALERT):
         return [Recipient(email=pack.contact, name=None, list_key="contact")]
     return [test_recipient(pack, stage.test_address or "", catalogue)]
 

@@ -45,6 +45,13 @@ class BuiltMessage:
     lift_seq: int | None
 
 
+def held_part(report: StageReport) -> StageReport:
+    """An alert tells only why lists are held, not how the rest of the wave went."""
+    detail = report.detail or ""
+    start = detail.find("lists held")
+    return replace(report, detail=detail[start:] if start >= 0 else detail)
+
+
 class MessageBuilder:
     def __init__(
         self,
@@ -88,6 +95,8 @@ class MessageBuilder:
             live_withheld=StageKind.LIVE in stage.test_of and self.clock() < pack.lift_at,
             report=None if stage.report_of is None else self.report_of(pack, stage.report_of),
         )
+        if kind is StageKind.ALERT and facts.report is not None:
+            facts = replace(facts, report=held_part(facts.report))
         enclosures = self._enclosures(pack, stage) if kind is StageKind.TEST else ()
         message = self.compose(pack, kind, content, facts=facts, seed=stage, enclosures=enclosures)
         holding = kind in (StageKind.NOTICE, StageKind.UPDATED, StageKind.CHANGED)

@@ -64,6 +64,8 @@ class ReportContext:
     first_after: str
     last_after: str
     failures: tuple[Failure, ...]
+    not_sent: tuple[Failure, ...]
+    everyone_reached: bool
 
 
 @dataclass(frozen=True)
@@ -257,6 +259,8 @@ def _report_context(report: StageReport, zone: ZoneInfo) -> ReportContext:
         first_after=describe_offset(report.first_after),
         last_after=describe_offset(report.last_after),
         failures=report.failures,
+        not_sent=report.not_sent,
+        everyone_reached=report.everyone_reached,
     )
 
 

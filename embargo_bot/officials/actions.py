@@ -42,6 +42,17 @@ def queue_pack(
     on_warning: Callable[[str], None] | None = None,
 ) -> Pack:
     """Check everything, then store the pack; ``on_warning`` hears what is allowed but odd."""
+    return queue_pack_counted(app, request, created_by=created_by, on_warning=on_warning)[0]
+
+
+def queue_pack_counted(
+    app: App,
+    request: QueueRequest,
+    *,
+    created_by: str,
+    on_warning: Callable[[str], None] | None = None,
+) -> tuple[Pack, ListCatalogue]:
+    """Queue a pack; with the lists it was checked against, so nothing reads them again."""
     now = app.clock()
     checked = check_request(
         request,
@@ -51,7 +62,8 @@ def queue_pack(
         default_contact=app.sender.address,
         live_domains=app.settings.live_domain_list,
     )
-    catalogue = load_lists(app.settings.recipients_dir)
+    # Only the lists the pack names: a big list it does not use costs nothing.
+    catalogue = load_lists(app.settings.recipients_dir, only=checked.list_keys)
     for wave in checked.waves:
         select_lists(catalogue, wave.list_keys, checked.classification, option=wave.lists_option)
     lists = select_lists(catalogue, checked.list_keys, checked.classification)
@@ -110,7 +122,7 @@ def queue_pack(
                     classification=pack.classification.value,
                     pdf_sha256=hashlib.sha256(content.pdf).hexdigest(),
                 )
-                return pack
+                return pack, catalogue
     raise StoreError("could not find a free pack id after 5 tries; try again")
 
 
@@ -123,6 +135,8 @@ def _check_contact_is_ours(contact: str, home_domain: str, catalogue: ListCatalo
     home = home_domain.lower()
     if domain == home or domain.endswith("." + home):
         return
+    if catalogue.unread:
+        catalogue = load_lists(catalogue.directory)  # rare: a contact outside the organisation
     listed = {r.email.casefold() for lst in catalogue.lists.values() for r in lst.recipients}
     if contact.casefold() not in listed:
         raise InputError(
@@ -131,12 +145,14 @@ def _check_contact_is_ours(contact: str, home_domain: str, catalogue: ListCatalo
         )
 
 
-def live_warning(app: App, pack: Pack) -> str | None:
+def live_warning(app: App, pack: Pack, catalogue: ListCatalogue | None = None) -> str | None:
     """A warning if, at the relay's rate, the live email cannot reach everyone in time."""
     rate = app.settings.smtp_rate
-    lists = select_lists(
-        load_lists(app.settings.recipients_dir), pack.list_keys, pack.classification
-    )
+    if rate is None:
+        return None  # no limit: nothing to estimate, and no list to read
+    if catalogue is None:
+        catalogue = load_lists(app.settings.recipients_dir, only=pack.list_keys)
+    lists = select_lists(catalogue, pack.list_keys, pack.classification)
     chosen = unique_recipients(lists)
     most = app.settings.smtp_max_recipients
     messages = expected_messages(

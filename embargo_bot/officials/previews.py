@@ -38,13 +38,21 @@ class PreviewFile:
     stage: str
 
 
+# Emails to the official, not to partners.
+NOT_PREVIEWED = (StageKind.TEST, StageKind.REPORT, StageKind.ALERT)
+
+
 def preview(app: App, pack_id: str, kinds: list[StageKind], out_dir: Path) -> list[PreviewFile]:
     """Write, for each stage of these kinds, the message each recipient would get now."""
     pack = app.store.get_pack(pack_id)
     written: list[PreviewFile] = []
     out_dir.mkdir(parents=True, exist_ok=True)
     for stage in app.store.stages(pack_id):
-        if stage.kind not in kinds or stage.kind in (StageKind.TEST, StageKind.REPORT):
+        if stage.kind not in kinds or stage.kind in (
+            StageKind.TEST,
+            StageKind.REPORT,
+            StageKind.ALERT,
+        ):
             continue
         built = app.messages.build(pack, stage)
         addressees = _addressees(app, pack, stage)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -46,20 +47,30 @@ class PackStatus:
         return min(waiting, key=lambda stage: stage.due_at, default=None)
 
 
-def pack_status(app: App, pack_id: str, *, catalogue: ListCatalogue | None = None) -> PackStatus:
+def pack_status(
+    app: App,
+    pack_id: str,
+    *,
+    catalogue: ListCatalogue | None = None,
+    with_attempts: bool = True,
+) -> PackStatus:
+    """Where a pack stands; ``with_attempts=False`` spares a big pack's every attempt."""
     store = app.store
     pack = store.get_pack(pack_id)
     deliveries = store.deliveries(pack_id)
+    by_stage: dict[int, list[Delivery]] = {}
+    for delivery in deliveries:
+        by_stage.setdefault(delivery.stage_id, []).append(delivery)
     rate = app.settings.smtp_rate
     most = app.settings.smtp_max_recipients
     stages = []
     for stage in store.stages(pack_id):
-        mine = [d for d in deliveries if d.stage_id == stage.id]
+        mine = by_stage.get(stage.id, [])
         summary = store.stage_summary(stage.id)
         takes = None
         if rate is not None:  # without a rate limit there is no duration to estimate
             if not summary.total and catalogue is None:
-                catalogue = _lists_for_estimates(app)
+                catalogue = _lists_for_estimates(app, pack.list_keys)
             from embargo_bot.delivery.outgoing import plan_messages
 
             # The relay's rate counts messages: a message may carry several recipients.
@@ -77,16 +88,16 @@ def pack_status(app: App, pack_id: str, *, catalogue: ListCatalogue | None = Non
         stages=stages,
         deliveries=deliveries,
         versions=store.versions(pack_id),
-        attempts=store.attempts(pack_id),
+        attempts=store.attempts(pack_id) if with_attempts else [],
     )
 
 
-def _lists_for_estimates(app: App) -> ListCatalogue | None:
+def _lists_for_estimates(app: App, keys: Collection[str]) -> ListCatalogue | None:
     """The lists, for estimates only: a missing folder means no estimate, not an error."""
     from embargo_bot.lists.catalogue import load_lists
 
     try:
-        return load_lists(app.settings.recipients_dir)
+        return load_lists(app.settings.recipients_dir, only=keys)
     except ListError:
         return None
 
@@ -113,5 +124,6 @@ def _expected_messages(catalogue: ListCatalogue | None, pack: Pack, stage: Stage
 def all_statuses(app: App) -> list[PackStatus]:
     packs = app.store.packs()
     # The lists are read once for every pack's estimates, not once per stage.
-    catalogue = _lists_for_estimates(app) if packs and app.settings.smtp_rate else None
+    keys = {key for pack in packs for key in pack.list_keys}
+    catalogue = _lists_for_estimates(app, keys) if packs and app.settings.smtp_rate else None
     return [pack_status(app, pack.id, catalogue=catalogue) for pack in packs]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from embargo_bot.store.core import upgrade
 from embargo_bot.store.delivery_queries import StageSummary
+from embargo_bot.store.faults import STORE_FAULTS, describe_fault, is_disk_full
 from embargo_bot.store.instance_queries import InstanceQueries, InstanceStatus
 from embargo_bot.store.material_queries import SealedContent
 from embargo_bot.store.migrate import HEAD
@@ -33,11 +34,14 @@ class Store(InstanceQueries):
 
 __all__ = [
     "HEAD",
+    "STORE_FAULTS",
     "InstanceStatus",
     "SealedContent",
     "StageSummary",
     "Store",
     "StoreTarget",
     "choose_store",
+    "describe_fault",
+    "is_disk_full",
     "upgrade",
 ]

@@ -23,6 +23,7 @@ from embargo_bot.store.engine import (
     share_with_group,
     sqlite_exists,
 )
+from embargo_bot.store.faults import describe_fault, file_identity, file_problem, is_disk_full
 from embargo_bot.store.tables import insertion_order, meta
 from embargo_bot.store.target import StoreTarget, choose_store, mask
 
@@ -51,6 +52,7 @@ class StoreCore:
         self._reader: Connection | None = None
         self._active: Connection | None = None
         self._depth = 0
+        self._identity = None if self.path is None else file_identity(self.path)
 
     @classmethod
     def open(
@@ -80,6 +82,8 @@ class StoreCore:
                 share_with_group(path, group)
         except SQLAlchemyError as exc:
             engine.dispose()
+            if is_disk_full(exc, path):
+                raise describe_fault(exc, path) from exc
             raise StoreError(
                 f"cannot open the store {target.shown}: {reason(exc, target)}; "
                 "check EMBARGO_BOT_DATABASE"
@@ -88,6 +92,21 @@ class StoreCore:
             engine.dispose()
             raise
         return cls(engine, target)
+
+    def file_problem(self) -> str | None:
+        """Why the file at the store's path is no longer this open store (SQLite), if not."""
+        if self.path is None or self._identity is None:
+            return None
+        return file_problem(self.path, self._identity)
+
+    def checkpoint(self) -> None:
+        """Fold SQLite's write-ahead log into the store and empty it (after each stage).
+
+        A busy reader only makes this a partial one. PostgreSQL keeps its own log.
+        """
+        if self.dialect == "sqlite":
+            # Outside any transaction, as SQLite wants: the reads' connection.
+            self._first(text("PRAGMA wal_checkpoint(TRUNCATE)"))
 
     def close(self) -> None:
         for held in (self._held, self._reader):

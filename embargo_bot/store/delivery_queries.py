@@ -20,6 +20,7 @@ from embargo_bot.domain.packs import (
 )
 from embargo_bot.domain.times import to_storage
 from embargo_bot.store import rows
+from embargo_bot.store.pack_queries import may_hold
 from embargo_bot.store.stage_queries import StageQueries
 from embargo_bot.store.tables import (
     ATTEMPT_COLUMNS,
@@ -164,18 +165,22 @@ class DeliveryQueries(StageQueries):
         return {row[0].casefold() for row in found}
 
     def holders(self, pack_id: str) -> list[Holder]:
-        """Everyone sent the embargoed material, with the latest version and lift they hold."""
+        """Everyone who may hold the embargoed material, with the latest version and lift.
+
+        Version and lift 0 for one who may hold it but is not recorded as sent:
+        every follow-up goes to them.
+        """
         found = self._rows(
             select(
                 deliveries.c.email,
                 func.min(deliveries.c.name),
                 func.min(deliveries.c.list_key),
-                func.max(deliveries.c.version),
-                func.max(deliveries.c.lift_seq),
+                func.coalesce(func.max(deliveries.c.version), 0),
+                func.coalesce(func.max(deliveries.c.lift_seq), 0),
             )
             .where(
                 deliveries.c.pack_id == pack_id,
-                deliveries.c.state == DeliveryState.SENT.value,
+                may_hold(),
                 deliveries.c.kind.in_([kind.value for kind in HOLDING_KINDS]),
             )
             .group_by(deliveries.c.email)

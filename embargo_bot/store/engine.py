@@ -33,6 +33,9 @@ _PRAGMAS = (
     # In WAL, NORMAL survives the process being killed at any point; after a
     # power cut the last commits may roll back, so a message may go twice, never be lost.
     "PRAGMA synchronous = NORMAL",
+    # After a checkpoint the log file is cut back to 1 MiB rather than kept at its
+    # largest: SQLite alone checkpoints only at about 4 MB, enough to fill a small disk.
+    "PRAGMA journal_size_limit = 1048576",
     "PRAGMA foreign_keys = ON",
 )
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, exists, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, exists, func, literal, or_, select, update
 
 from embargo_bot.domain.errors import NotFoundError
+from embargo_bot.domain.outcomes import AMBIGUOUS
 from embargo_bot.domain.packs import (
     HOLDING_KINDS,
     DeliveryState,
@@ -37,6 +38,7 @@ from embargo_bot.store.tables import (
     PACK_COLUMNS,
     PACK_FROM,
     VERSION_COLUMNS,
+    attempts,
     deliveries,
     pack_versions,
     packs,
@@ -44,6 +46,37 @@ from embargo_bot.store.tables import (
 )
 
 _HOLDING = tuple(kind.value for kind in HOLDING_KINDS)
+
+
+def may_hold() -> ColumnElement[bool]:
+    """A delivery whose partner may hold the embargoed material.
+
+    Sent; or still pending, but the relay may have taken it (an ambiguous
+    attempt), or its stage started and will not send it now (a crash between
+    the relay's "250" and our commit leaves exactly this). Follow-ups go to all
+    of them: a withdrawal that misses one holder is worse than one to a listed
+    partner not yet sent it.
+    """
+    ambiguous = exists().where(
+        attempts.c.stage_id == deliveries.c.stage_id,
+        attempts.c.email == deliveries.c.email,
+        attempts.c.reply.like(f"%{AMBIGUOUS}%"),
+    )
+    pack_ended = exists().where(
+        packs.c.id == stages.c.pack_id, packs.c.state != PackState.ACTIVE.value
+    )
+    abandoned = exists().where(
+        stages.c.id == deliveries.c.stage_id,
+        stages.c.started_at.is_not(None),
+        or_(
+            stages.c.state.not_in([StageState.SCHEDULED.value, StageState.SENDING.value]),
+            pack_ended,
+        ),
+    )
+    return or_(
+        deliveries.c.state == DeliveryState.SENT.value,
+        and_(deliveries.c.state == DeliveryState.PENDING.value, or_(ambiguous, abandoned)),
+    )
 
 
 class PackQueries(MaterialQueries):
@@ -114,7 +147,7 @@ class PackQueries(MaterialQueries):
                     wave=stage.wave,
                     list_keys=",".join(stage.list_keys),
                     due_at=to_storage(stage.due_at),
-                    state=StageState.SCHEDULED.value,
+                    state=(StageState.HELD if stage.held else StageState.SCHEDULED).value,
                     base_lift_seq=stage.base_lift_seq,
                     base_version=stage.base_version,
                     old_lift_at=rows.optional_storage(stage.old_lift_at),
@@ -270,15 +303,13 @@ class PackQueries(MaterialQueries):
         return True
 
     def may_hold_notice(self, pack_id: str) -> bool:
-        """Whether anyone may hold the embargoed material: sent, or being sent, it."""
+        """Whether anyone may hold the embargoed material: sent (maybe), or being sent it."""
         with self._read() as connection:
             return self._may_hold_notice(connection, pack_id)
 
     def _may_hold_notice(self, connection: Connection, pack_id: str) -> bool:
         sent = exists().where(
-            deliveries.c.pack_id == pack_id,
-            deliveries.c.state == DeliveryState.SENT.value,
-            deliveries.c.kind.in_(_HOLDING),
+            deliveries.c.pack_id == pack_id, may_hold(), deliveries.c.kind.in_(_HOLDING)
         )
         sending = exists().where(
             stages.c.pack_id == pack_id,

@@ -38,7 +38,7 @@ _CLAIM = text(f"""
 UPDATE stages SET state = 'sending', owner = :owner, lease_until = :lease_until,
     started_at = COALESCE(started_at, :now)
 WHERE id = :stage_id AND state = 'scheduled' AND due_at <= :now
-AND (stages.kind = '{StageKind.REPORT}' OR EXISTS (
+AND (stages.kind IN ('{StageKind.REPORT}', '{StageKind.ALERT}') OR EXISTS (
     SELECT 1 FROM packs p WHERE p.id = stages.pack_id
     AND (p.state = '{PackState.ACTIVE}'
          OR (p.state = '{PackState.CANCELLED}' AND stages.kind = '{StageKind.WITHDRAWN}'))
@@ -93,12 +93,47 @@ class StageQueries(PackQueries):
                 or_(
                     packs.c.needs_clearance == 0,
                     packs.c.cleared_at.is_not(None),
-                    stages.c.kind.in_([StageKind.TEST.value, StageKind.REPORT.value]),
+                    stages.c.kind.in_(
+                        [StageKind.TEST.value, StageKind.REPORT.value, StageKind.ALERT.value]
+                    ),
                 ),
             )
             .order_by(stages.c.due_at, stages.c.id)
         )
         return [rows.stage(row) for row in self._rows(query)]
+
+    def held_stages(self) -> list[Stage]:
+        """Notice waves' shares held back for lists that were invalid at their time."""
+        query = (
+            select(*STAGE_COLUMNS)
+            .where(stages.c.state == StageState.HELD.value)
+            .order_by(stages.c.due_at, stages.c.id)
+        )
+        return [rows.stage(row) for row in self._rows(query)]
+
+    def hold_stage(self, stage_id: int, owner: str, detail: str) -> bool:
+        """Put a claimed notice wave on hold: none of its lists could be used at its time."""
+        with self._write() as connection:
+            held = connection.execute(
+                update(stages)
+                .where(
+                    stages.c.id == stage_id,
+                    stages.c.owner == owner,
+                    stages.c.state == StageState.SENDING.value,
+                )
+                .values(state=StageState.HELD.value, owner=None, lease_until=None, detail=detail)
+            ).rowcount
+        return held == 1
+
+    def release_held(self, stage_id: int) -> bool:
+        """A held wave's lists are valid again: it may be claimed (its time has passed)."""
+        with self._write() as connection:
+            released = connection.execute(
+                update(stages)
+                .where(stages.c.id == stage_id, stages.c.state == StageState.HELD.value)
+                .values(state=StageState.SCHEDULED.value)
+            ).rowcount
+        return released == 1
 
     def claim_stage(self, stage_id: int, owner: str, now: datetime, lease_until: datetime) -> bool:
         """Take a stage for sending; False if it may not start yet or someone has it."""
@@ -182,13 +217,17 @@ class StageQueries(PackQueries):
         *,
         owner: str | None = None,
         report: NewStage | None = None,
+        held: bool = False,
     ) -> bool:
-        """Close a stage: as its owner when sending, or straight from scheduled (a skip).
+        """Close a stage: as its owner when sending, or straight from scheduled (a skip),
+        or from held (its lists were still invalid at the lift, or the pack ended).
 
         ``report`` (the delivery report to the official) is added in the same
         commit, so a crash cannot finish a stage and lose its report.
         """
         expected = StageState.SCHEDULED if owner is None else StageState.SENDING
+        if held:
+            expected = StageState.HELD
         with self._write() as connection:
             pack_id = connection.execute(
                 select(stages.c.pack_id).where(stages.c.id == stage_id)
@@ -211,7 +250,9 @@ class StageQueries(PackQueries):
                 self._insert_stages(connection, pack_id, [report])
             still_open = exists().where(
                 stages.c.pack_id == pack_id,
-                stages.c.state.in_([StageState.SCHEDULED.value, StageState.SENDING.value]),
+                stages.c.state.in_(
+                    [StageState.SCHEDULED.value, StageState.SENDING.value, StageState.HELD.value]
+                ),
             )
             connection.execute(
                 update(packs)
