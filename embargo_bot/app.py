@@ -176,6 +176,7 @@ class App:
             lease=timedelta(seconds=settings.lease_seconds),
             retry=RetryPolicy(base=settings.retry_backoff, window=settings.retry_for),
             rate_per_minute=settings.smtp_rate,
+            max_recipients=settings.smtp_max_recipients,
         )
         owner = new_owner_id()
         return StageRunner(

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     smtp_security: SmtpSecurity = SmtpSecurity.STARTTLS
     smtp_timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
     smtp_connections: Annotated[int, Field(ge=1, le=32)] = 4
+    # Envelope recipients a message may carry; 1: a message per recipient. RFC 5321
+    # 4.5.3.1.8 has relays take at least 100, and Microsoft 365 and Gmail cap at 100-500.
+    smtp_max_recipients: Annotated[int, Field(ge=1, le=500)] = 1
     smtp_ca_file: Path | None = None
     smtp_allow_plaintext: bool = False
     sender: str = Field(

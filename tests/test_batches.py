@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import socket
+from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from typing import Any
@@ -24,6 +25,8 @@ from embargo_bot.delivery.batches import (
     split_into_batches,
     still_pending,
 )
+from embargo_bot.delivery.outgoing import Outgoing, plan_messages
+from embargo_bot.domain.packs import Delivery, DeliveryState, StageKind
 
 
 def on(list_key: str, *names: str, alone: bool = False) -> list[PendingRecipient]:
@@ -235,3 +238,69 @@ async def test_the_reading_of_aiosmtplib_against_a_real_relay() -> None:
         (ReplyKind.TEMPORARY, 451),
     ]
     assert handler.envelopes == [["ok@scot.example"]]
+
+
+def fixed(email: str, list_key: str = "scot", **changes: Any) -> Delivery:
+    values: dict[str, Any] = {
+        "stage_id": 1,
+        "pack_id": "p",
+        "kind": StageKind.LIVE,
+        "email": email,
+        "name": None,
+        "list_key": list_key,
+        "message_id": f"<{email}>",
+        "state": DeliveryState.PENDING,
+        "reply": None,
+        "attempts": 0,
+        "created_at": datetime(2026, 1, 1, tzinfo=UTC),
+        "updated_at": datetime(2026, 1, 1, tzinfo=UTC),
+    }
+    values.update(changes)
+    return Delivery(**values)
+
+
+NAMES = {"scot": "Police Scotland", "nca": "National Crime Agency"}
+
+
+def planned(messages: list[Outgoing]) -> list[tuple[str, str | None, list[str]]]:
+    return [(m.message_id, m.to_group, [d.email for d in m.deliveries]) for m in messages]
+
+
+def test_a_message_takes_its_first_recipients_message_id_and_a_lone_one_keeps_its_own() -> None:
+    pending = [fixed("a"), fixed("x", "nca"), fixed("b"), fixed("c", certificate="c.pem")]
+    assert planned(plan_messages(pending, StageKind.LIVE, 50, NAMES)) == [
+        ("<a>", "Police Scotland", ["a", "b"]),
+        ("<x>", "National Crime Agency", ["x"]),
+        ("<c>", None, ["c"]),
+    ]
+    # One a message, or a stage for one person: exactly as before batches.
+    assert planned(plan_messages(pending, StageKind.LIVE, 1, NAMES)) == [
+        (f"<{e}>", None, [e]) for e in ("a", "x", "b", "c")
+    ]
+    assert planned(plan_messages([fixed("a"), fixed("b")], StageKind.REPORT, 50, NAMES)) == [
+        ("<a>", None, ["a"]),
+        ("<b>", None, ["b"]),
+    ]
+
+
+def test_after_a_restart_a_message_already_bound_or_tried_goes_again_as_it_was() -> None:
+    pending = [
+        fixed("a", message_id="<a>"),  # bound with c before a crash, never answered
+        fixed("b", message_id="<z>", attempts=1),  # what a 451 left of message <z>
+        fixed("c", message_id="<a>"),
+        fixed("d"),  # never tried: planned afresh
+        fixed("e"),
+    ]
+    assert planned(plan_messages(pending, StageKind.LIVE, 50, {})) == [
+        ("<a>", "scot", ["a", "c"]),  # a list no longer readable is named by its key
+        ("<z>", "scot", ["b"]),
+        ("<d>", "scot", ["d", "e"]),
+    ]
+
+
+def test_a_retry_carries_only_the_named_recipients_in_the_same_message() -> None:
+    (message,) = plan_messages([fixed("a"), fixed("b"), fixed("c")], StageKind.LIVE, 50, NAMES)
+    assert message.needs_binding
+    again = message.carrying(["c"])
+    assert (again.message_id, again.to_group, again.envelope) == ("<a>", "Police Scotland", ("c",))
+    assert not again.needs_binding and again.first.message_id == "<a>"

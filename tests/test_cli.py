@@ -465,8 +465,20 @@ def test_queue_warns_when_the_rate_limit_makes_the_live_email_late(
     code, out, err = run_cli(capsys, *queue_args(pack_files, **{"--lists": "crowd"}), "--json")
     assert code == 0
     assert "warning: at 30 a minute" in err and "150 recipients takes 5m" in err
+    assert "EMBARGO_BOT_SMTP_MAX_RECIPIENTS" in err, "the warning names the way out"
     stages = {s["stage"]: s for s in json.loads(out)["stages"]}
     assert stages["live"]["takes_seconds"] == 300.0
+
+    # 50 recipients a message: 3 messages, 6 s at 30 a minute, and no warning.
+    monkeypatch.setenv("EMBARGO_BOT_SMTP_MAX_RECIPIENTS", "50")
+    code, out, err = run_cli(capsys, *queue_args(pack_files, **{"--lists": "crowd"}), "--json")
+    assert code == 0 and "warning" not in err
+    stages = {s["stage"]: s for s in json.loads(out)["stages"]}
+    assert stages["live"]["takes_seconds"] == 6.0
+    monkeypatch.setenv("EMBARGO_BOT_LIVE_WITHIN", "5s")
+    code, _, err = run_cli(capsys, *queue_args(pack_files, **{"--lists": "crowd"}))
+    assert code == 0 and "150 recipients in 3 messages takes 6s" in " ".join(err.split())
+    monkeypatch.delenv("EMBARGO_BOT_SMTP_MAX_RECIPIENTS")
 
     monkeypatch.setenv("EMBARGO_BOT_LIVE_WITHIN", "10m")
     code, _, err = run_cli(capsys, *queue_args(pack_files, **{"--lists": "crowd"}))

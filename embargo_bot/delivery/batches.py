@@ -23,6 +23,8 @@ from email.headerregistry import Group
 from enum import StrEnum
 from typing import TypeVar
 
+from embargo_bot.messages.mime import group_to_line
+
 _T = TypeVar("_T")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -60,6 +62,8 @@ class Batch:
     def to_header_line(self) -> bytes:
         """`To: Police Scotland:;` + CRLF, in ASCII (RFC 2047 words for other names), for
         writing the header directly in front of the shared bytes as compose does."""
+        if self.to_group is not None:
+            return group_to_line(self.to_group)  # the very line personalise writes
         header = policy.SMTP.header_factory("To", self.to_header())
         folded: str = header.fold(policy=policy.SMTP)
         return folded.encode("ascii")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -17,8 +18,13 @@ from types import TracebackType
 import aiosmtplib
 from pydantic import SecretStr
 
+from embargo_bot.delivery.batches import (
+    RecipientReply,
+    replies_after_all_refused,
+    replies_after_sendmail,
+)
 from embargo_bot.delivery.smtp_errors import from_exception
-from embargo_bot.domain.outcomes import Outcome, accepted
+from embargo_bot.domain.outcomes import Outcome, OutcomeKind
 from embargo_bot.domain.transport import SmtpSecurity
 
 
@@ -56,12 +62,20 @@ class RelaySession:
         await self.close()
 
     async def send(
-        self, sender: str, recipient: str, message: bytes, *, token: str | None = None
-    ) -> Outcome:
-        """Offer one message for one recipient; never raises for a mail failure.
+        self,
+        sender: str,
+        recipients: Sequence[str],
+        message: bytes,
+        *,
+        token: str | None = None,
+    ) -> tuple[Outcome, ...]:
+        """Offer one message for its envelope recipients: each one's outcome, in order.
 
-        ``token`` is the delivery's VERP token: it tags the return path when
-        VERP is on, and is the DSN envelope id where the relay offers DSN.
+        A recipient's outcome is its own RCPT reply when the relay refused it,
+        else the message's. Never raises for a mail failure. ``token`` is the
+        delivery's VERP token, for a message of one recipient: it tags the
+        return path when VERP is on, and is the DSN envelope id where the relay
+        offers DSN (a shared message is matched by its Message-ID and recipient).
         """
         # aiosmtplib's timeout is per socket operation; this bounds the whole message.
         budget = self._config.timeout * 4
@@ -70,14 +84,21 @@ class RelaySession:
                 client = await self._connected()
                 mail_from = envelope_sender(self._config, sender, token)
                 options = dsn_options(token) if client.supports_extension("dsn") else []
-                _, reply = await client.sendmail(
-                    mail_from, [recipient], message, mail_options=options
+                refused, reply = await client.sendmail(
+                    mail_from, list(recipients), message, mail_options=options
                 )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            if len(recipients) == 1:
+                return (from_exception(exc),)
+            replies = replies_after_all_refused(
+                recipients, [(r.recipient, r.code, r.message) for r in exc.recipients]
+            )
+            return tuple(_outcome(item) for item in replies)
         except (aiosmtplib.SMTPException, OSError) as exc:
-            if not isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
-                await self._discard()
-            return from_exception(exc)
-        return accepted(250, reply)
+            await self._discard()
+            # MAIL FROM or DATA refused, a timeout, a dropped connection: the whole message.
+            return (from_exception(exc),) * len(recipients)
+        return tuple(_outcome(item) for item in replies_after_sendmail(recipients, refused, reply))
 
     async def open(self) -> None:
         """Connect ahead of use; a failure now is left for the first send to meet and record."""
@@ -139,6 +160,10 @@ def dsn_options(token: str | None) -> list[str]:
     """RFC 3461: a bounce returns only the headers, never the embargoed
     material, and names the delivery by its token where VERP cannot."""
     return ["RET=HDRS"] if token is None else ["RET=HDRS", f"ENVID={token}"]
+
+
+def _outcome(reply: RecipientReply) -> Outcome:
+    return Outcome(OutcomeKind(reply.kind.value), reply.code, reply.text)
 
 
 def _tls_context(ca_file: Path) -> ssl.SSLContext:

@@ -2,14 +2,16 @@
 
 Everything about the claim (may it go now, has someone else got it) and
 about getting a stage ready (who it goes to, its message, its connections)
-is here; sending it is ``sending.StageSession``.
+is here; sending it is ``stage_session.StageSession``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,7 +35,7 @@ from embargo_bot.domain.packs import (
 )
 from embargo_bot.domain.times import Clock
 from embargo_bot.lists.audience import audience
-from embargo_bot.lists.catalogue import load_lists
+from embargo_bot.lists.catalogue import ListCatalogue, load_lists
 from embargo_bot.lists.parse import Recipient
 from embargo_bot.messages.builder import BuiltMessage, MessageBuilder
 from embargo_bot.messages.mime import new_message_id
@@ -83,6 +85,8 @@ class DispatchConfig:
     lease: timedelta
     retry: RetryPolicy
     rate_per_minute: int | None = None
+    # Envelope recipients a message may carry (EMBARGO_BOT_SMTP_MAX_RECIPIENTS).
+    max_recipients: int = 1
 
 
 class StageRunner:
@@ -125,7 +129,10 @@ class StageRunner:
             budget=self.budget,
             audit=audit,
             faults=self.faults,
+            max_recipients=config.max_recipients,
         )
+        # Lists' display names by key, for a shared message's To: (read with the lists).
+        self._list_names: dict[str, str] = {}
 
     def fix_recipients(self, pack: Pack, stage: Stage) -> bool:
         """Fix who a stage goes to, once: a restart resumes with the same people.
@@ -136,10 +143,12 @@ class StageRunner:
         """
         if self.store.is_expanded(stage.id):
             return True
+        catalogue = load_lists(self.config.recipients_dir, only=lists_needed(pack, stage))
+        self._remember_names(catalogue)
         chosen = audience(
             pack,
             stage,
-            catalogue=load_lists(self.config.recipients_dir, only=lists_needed(pack, stage)),
+            catalogue=catalogue,
             holders=self.store.holders(pack.id),
             earlier_waves=self.store.notice_addresses(pack.id, other_than=stage.id),
         )
@@ -198,6 +207,19 @@ class StageRunner:
                 return False
             self.store.add_stage(pack.id, alert_for(stage.id, self.clock()))
         return True
+
+    def _remember_names(self, catalogue: ListCatalogue) -> None:
+        self._list_names.update({key: found.name for key, found in catalogue.lists.items()})
+
+    def list_names(self, keys: Collection[str]) -> Mapping[str, str]:
+        """The names a shared message's To: gives these lists; read only those not yet known."""
+        missing = set(keys) - set(self._list_names)
+        if missing:
+            # Fixed by another run, or since renamed: a list that cannot be read now
+            # is named by its key (outgoing._name), which is only cosmetic.
+            with contextlib.suppress(EmbargoBotError, OSError):
+                self._remember_names(load_lists(self.config.recipients_dir, only=missing))
+        return self._list_names
 
     async def prepare(self, stage_id: int) -> None:
         """Just before the lift, do everything but send: so the first message goes at once.
@@ -285,4 +307,4 @@ class StageRunner:
         except EmbargoBotError as exc:
             session.fail(str(exc))
             return
-        await session.send(built, self.take_warm(stage.id))
+        await session.send(built, self.take_warm(stage.id), self.list_names)

@@ -1,8 +1,10 @@
 """Sending one claimed stage: every recipient over reused connections, each outcome recorded.
 
 Recording happens after the relay's answer and before the next message, one
-commit per message, so a crash at any point leaves at most the message in
-flight unrecorded: a restart sends it again rather than losing it.
+commit per message (``recording``), so a crash at any point leaves at most the
+message in flight unrecorded: a restart sends it again rather than losing it.
+A message carries one recipient, or with EMBARGO_BOT_SMTP_MAX_RECIPIENTS
+above 1 several of one list (``outgoing``); the relay's rate counts messages.
 
 While a stage sends, a watcher keeps its claim alive and stops it if the pack
 is withdrawn, or changes under it (rescheduled or amended): the stage is then
@@ -15,21 +17,22 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
-from embargo_bot.delivery.pacing import ByteBudget, RateLimiter, RelayGate
+from embargo_bot.delivery.outgoing import BATCHED_KINDS, Outgoing, plan_messages
+from embargo_bot.delivery.pacing import ByteBudget, RateLimiter
+from embargo_bot.delivery.recording import AttemptRecorder
 from embargo_bot.delivery.retry import RetryPolicy
 from embargo_bot.delivery.rules import may_send, message_date
 from embargo_bot.delivery.smtp import RelayConfig, RelaySession
-from embargo_bot.delivery.smtp_errors import relay_problem
 from embargo_bot.delivery.store_faults import FaultLog
 from embargo_bot.delivery.work_queue import DeliveryQueue
 from embargo_bot.domain.bounces import BOUNCE_NOTE
 from embargo_bot.domain.outcomes import Outcome, OutcomeKind
 from embargo_bot.domain.packs import (
-    Delivery,
     DeliveryState,
     NewStage,
     Pack,
@@ -50,9 +53,6 @@ from embargo_bot.store import STORE_FAULTS, Store
 
 log = logging.getLogger(__name__)
 
-
-# While the relay is down at the lift, try it at least this often.
-LIVE_RELAY_PROBE = timedelta(seconds=30)
 
 # What still goes once a pack is withdrawn: the withdrawal, and mail to the contact.
 _AFTER_WITHDRAWAL = (StageKind.WITHDRAWN, StageKind.REPORT, StageKind.ALERT)
@@ -82,6 +82,8 @@ class SendingContext:
     budget: ByteBudget
     audit: Auditor
     faults: FaultLog
+    # Envelope recipients a message may carry (EMBARGO_BOT_SMTP_MAX_RECIPIENTS).
+    max_recipients: int = 1
 
 
 class StageSession:
@@ -97,9 +99,9 @@ class StageSession:
         self.stop = stop
         self.halt = asyncio.Event()  # withdrawn, changed, lease lost, or too early
         self.halt_reason = ""
-        self.gate = RelayGate()
-        # The relay problem last logged: said once per outage, not once per connection.
-        self._reported: str | None = None
+        self.recorder = AttemptRecorder(
+            context.store, context.clock, context.retry, stage, self.label
+        )
 
     @property
     def label(self) -> str:
@@ -110,18 +112,30 @@ class StageSession:
         self._finish(StageState.FAILED, reason)
         log.error("%s could not start: %s", self.label, reason)
 
-    async def send(self, built: BuiltMessage, warm: list[RelaySession]) -> None:
-        """Send to every pending recipient over reused connections, then close the stage."""
+    async def send(
+        self,
+        built: BuiltMessage,
+        warm: list[RelaySession],
+        list_names: Callable[[Collection[str]], Mapping[str, str]] | None = None,
+    ) -> None:
+        """Send to every pending recipient over reused connections, then close the stage.
+
+        ``list_names`` gives lists' display names by key, for a shared message's To:.
+        """
         context, store = self.context, self.store
         pending = store.deliveries(
             self.pack.id, stage_id=self.stage.id, state=DeliveryState.PENDING
         )
+        names: Mapping[str, str] = {}
+        if list_names and context.max_recipients > 1 and self.stage.kind in BATCHED_KINDS:
+            names = list_names({delivery.list_key for delivery in pending})
+        messages = plan_messages(pending, self.stage.kind, context.max_recipients, names)
         started = time.monotonic()
-        log.info("%s started: %d to send", self.label, len(pending))
-        queue = DeliveryQueue((self._ready_at(d), d) for d in pending)
+        log.info("%s started: %d to send in %d message(s)", self.label, len(pending), len(messages))
+        queue = DeliveryQueue((self._ready_at(m), m) for m in messages)
         watcher = asyncio.create_task(self._watch(queue))
         try:
-            workers = min(context.connections, max(1, len(pending)))
+            workers = min(context.connections, max(1, len(messages)))
             sessions = [warm.pop() if warm else RelaySession(context.relay) for _ in range(workers)]
             for unused in warm:
                 unused.discard()
@@ -132,11 +146,12 @@ class StageSession:
                 await watcher
         self._close(time.monotonic() - started)
 
-    def _ready_at(self, delivery: Delivery) -> float:
-        """A monotonic time for a delivery's next try: now, or its recorded retry time."""
-        if delivery.next_attempt_at is None:
+    def _ready_at(self, message: Outgoing) -> float:
+        """A monotonic time for a message's next try: now, or its recorded retry time."""
+        waits = [d.next_attempt_at for d in message.deliveries if d.next_attempt_at is not None]
+        if not waits:
             return 0.0
-        wait = (delivery.next_attempt_at - self.context.clock()).total_seconds()
+        wait = (max(waits) - self.context.clock()).total_seconds()
         return time.monotonic() + max(0.0, wait)
 
     def _finish(self, state: StageState, detail: str) -> None:
@@ -170,64 +185,87 @@ class StageSession:
         return NewStage(StageKind.REPORT, self.context.clock(), report_of=self.stage.id)
 
     async def _worker(
-        self, queue: DeliveryQueue, built: BuiltMessage, session: RelaySession
+        self, queue: DeliveryQueue[Outgoing], built: BuiltMessage, session: RelaySession
     ) -> None:
         context = self.context
-        sender = context.sender_address
         async with session:
             while not (self.stop.is_set() or self.halt.is_set()):
-                delivery = await queue.take()
-                if delivery is None:
+                message = await queue.take()
+                if message is None:
                     return
                 if self.stop.is_set() or self.halt.is_set():
-                    await queue.done(delivery)  # left pending for the next run
+                    await queue.done(message)  # left pending for the next run
                     return
                 if not may_send(self.stage.kind, self.pack, context.clock()):
                     self._halt("the clock is before the lift: nothing more goes until it lifts")
-                    await queue.done(delivery)
+                    await queue.done(message)
                     return
                 # Waits end early on a stop: a backoff must not hold up a clean shutdown.
-                await self._pause(self.gate.remaining())
-                await self._pause(context.limiter.reserve())
+                await self._pause(self.recorder.gate.remaining())
+                await self._pause(context.limiter.reserve())  # the relay's cap counts messages
                 if self.halt.is_set():
-                    await queue.done(delivery)  # left pending for the next run
+                    await queue.done(message)  # left pending for the next run
+                    return
+                try:
+                    if message.needs_binding:
+                        self.store.bind_message(self.stage.id, message.envelope, message.message_id)
+                except STORE_FAULTS as exc:
+                    await self._store_fault(exc, queue, message)
                     return
                 async with context.budget.hold(len(built.message.body)):
-                    try:
-                        message = self._for_recipient(built.message, delivery)
-                    except ValueError as exc:
-                        # Never in clear to someone whose list says encrypt: fail instead.
-                        outcome = Outcome(OutcomeKind.PERMANENT, None, f"not sent: {exc}")
-                    else:
-                        data = personalise_message(
-                            message,
-                            to_address=delivery.email,
-                            to_name=delivery.name,
-                            message_id=delivery.message_id,
-                            date=message_date(self.stage.kind, self.pack, delivery.created_at),
-                        )
-                        del message
-                        outcome = await session.send(
-                            sender, delivery.email, data, token=delivery.verp_token
-                        )
-                        del data
+                    outcomes = await self._offer(message, built, session)
                 try:
-                    retry_at = self._record(delivery, outcome, built)
+                    retry_at, again = self.recorder.record(message, outcomes, built)
                 except STORE_FAULTS as exc:
                     # Left pending: sent again when the store can be written, never lost.
-                    context.faults.report(exc, f"recording {self.label}")
-                    self._halt("the store cannot be written")
-                    await queue.done(delivery)
+                    await self._store_fault(exc, queue, message)
                     return
-                await queue.done(delivery, retry_at=retry_at)
+                await queue.done(message, retry_at=retry_at, again=again)
+
+    async def _store_fault(
+        self, exc: Exception, queue: DeliveryQueue[Outgoing], message: Outgoing
+    ) -> None:
+        self.context.faults.report(exc, f"recording {self.label}")
+        self._halt("the store cannot be written")
+        await queue.done(message)
+
+    async def _offer(
+        self, message: Outgoing, built: BuiltMessage, session: RelaySession
+    ) -> tuple[Outcome, ...]:
+        """Hand one message to the relay: each recipient's outcome, in envelope order."""
+        first = message.first
+        try:
+            stage_message = self._for_recipient(built.message, message)
+        except ValueError as exc:
+            # Never in clear to someone whose list says encrypt: fail instead.
+            return (Outcome(OutcomeKind.PERMANENT, None, f"not sent: {exc}"),) * len(
+                message.deliveries
+            )
+        data = personalise_message(
+            stage_message,
+            to_address=first.email,
+            to_name=first.name,
+            message_id=message.message_id,
+            date=message_date(self.stage.kind, self.pack, first.created_at),
+            to_group=message.to_group,
+        )
+        del stage_message
+        # A VERP token names one delivery: a shared message is matched by its Message-ID.
+        token = first.verp_token if len(message.deliveries) == 1 else None
+        return await session.send(self.context.sender_address, message.envelope, data, token=token)
 
     async def _pause(self, seconds: float) -> None:
         if seconds > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.halt.wait(), timeout=seconds)
 
-    def _for_recipient(self, message: StageMessage, delivery: Delivery) -> StageMessage:
-        """The stage's message, encrypted to the recipient's certificate if they have one."""
+    def _for_recipient(self, message: StageMessage, outgoing: Outgoing) -> StageMessage:
+        """The stage's message, encrypted to the recipient's certificate if they have one.
+
+        A certificate holder's message is always theirs alone (``plan_messages``)."""
+        delivery = outgoing.first
+        if len(outgoing.deliveries) > 1 and any(d.certificate for d in outgoing.deliveries):
+            raise ValueError("an encrypted message goes to its one recipient alone")
         if delivery.certificate is None:
             return message
         certificate = load_recipient_certificate(
@@ -235,60 +273,7 @@ class StageSession:
         )
         return replace(message, body=encrypt_entity(message.body, certificate))
 
-    def _record(self, delivery: Delivery, outcome: Outcome, built: BuiltMessage) -> float | None:
-        """Record one attempt; the monotonic time to try again, if it should be."""
-        now = self.context.clock()
-        retry_at = None
-        if outcome.kind is OutcomeKind.ACCEPTED:
-            state = DeliveryState.SENT
-            self.gate.reopen()
-            self._reported = None
-        elif outcome.kind is OutcomeKind.PERMANENT:
-            state = DeliveryState.FAILED
-        else:
-            retry_at = self._retry_time(delivery, outcome, now)
-            state = DeliveryState.PENDING if retry_at is not None else DeliveryState.FAILED
-        self.store.record_attempt(
-            self.stage.id,
-            delivery.email,
-            outcome,
-            now,
-            state=state,
-            retry_at=retry_at,
-            version=built.version,
-            lift_seq=built.lift_seq,
-        )
-        if state is DeliveryState.FAILED:
-            log.warning("%s to %s failed: %s", self.label, delivery.email, outcome.reply)
-        if retry_at is None:
-            return None
-        return time.monotonic() + (retry_at - now).total_seconds()
-
-    def _retry_time(self, delivery: Delivery, outcome: Outcome, now: datetime) -> datetime | None:
-        policy = self.context.retry
-        started = self.stage.started_at or now
-        if outcome.relay_level:
-            # The relay, not this recipient, is the problem. Every connection
-            # waits, and this message goes first when it is back.
-            wait = policy.wait(self.gate.failures + 1)
-            if self.stage.kind is StageKind.LIVE:
-                wait = min(wait, LIVE_RELAY_PROBE)  # the public link must not wait long
-            self.gate.close_for(wait.total_seconds())
-            problem = "login" if outcome.login_refused else "unreachable"
-            if self._reported != problem:
-                self._reported = problem
-                level = logging.ERROR if self.stage.kind is StageKind.LIVE else logging.WARNING
-                log.log(
-                    level,
-                    "%s: %s; trying again with backoff until %s",
-                    self.label,
-                    relay_problem(outcome),
-                    (started + policy.window).isoformat(timespec="seconds"),
-                )
-            return now if now < started + policy.window else None
-        return policy.next_try(attempt=delivery.attempts + 1, now=now, started=started)
-
-    async def _watch(self, queue: DeliveryQueue) -> None:
+    async def _watch(self, queue: DeliveryQueue[Outgoing]) -> None:
         """Keep the claim alive; stop if the pack is withdrawn or changes under this stage."""
         try:
             await self._watch_pack()

@@ -1,4 +1,4 @@
-"""The deliveries of one sending stage, each ready now or at its retry time."""
+"""The messages of one sending stage, each ready now or at its retry time."""
 
 from __future__ import annotations
 
@@ -8,18 +8,19 @@ import heapq
 import itertools
 import time
 from collections.abc import Iterable
+from typing import Generic, TypeVar
 
-from embargo_bot.domain.packs import Delivery
+T = TypeVar("T")
 
 
-class DeliveryQueue:
-    """A queue several connections take from; a retried delivery comes back later.
+class DeliveryQueue(Generic[T]):
+    """A queue several connections take from; a retried message comes back later.
 
     A connection may only stop when nothing is waiting and no other
-    connection holds a delivery that might come back for a retry.
+    connection holds a message that might come back for a retry.
     """
 
-    def __init__(self, ready: Iterable[tuple[float, Delivery]]) -> None:
+    def __init__(self, ready: Iterable[tuple[float, T]]) -> None:
         self._order = itertools.count()
         self._heap = [(at, next(self._order), delivery) for at, delivery in ready]
         heapq.heapify(self._heap)
@@ -30,8 +31,8 @@ class DeliveryQueue:
     def __len__(self) -> int:
         return len(self._heap) + self._taken
 
-    async def take(self) -> Delivery | None:
-        """The next delivery once it is due; None when all are done or the queue is closed."""
+    async def take(self) -> T | None:
+        """The next message once it is due; None when all are done or the queue is closed."""
         async with self._changed:
             while not self._closed:
                 if self._heap:
@@ -48,12 +49,14 @@ class DeliveryQueue:
                     return None
             return None
 
-    async def done(self, delivery: Delivery, *, retry_at: float | None = None) -> None:
-        """Finish with a delivery taken from the queue; with ``retry_at``, put it back."""
+    async def done(self, item: T, *, retry_at: float | None = None, again: T | None = None) -> None:
+        """Finish with a message taken from the queue; with ``retry_at``, put it back
+        (or ``again``, what is left of it to retry)."""
         async with self._changed:
             self._taken -= 1
             if retry_at is not None:
-                heapq.heappush(self._heap, (retry_at, next(self._order), delivery))
+                back = item if again is None else again
+                heapq.heappush(self._heap, (retry_at, next(self._order), back))
             self._changed.notify_all()
 
     async def close(self) -> None:

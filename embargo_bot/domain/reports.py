@@ -101,8 +101,12 @@ def describe_offset(offset: timedelta | None) -> str:
     return f"{sign}{hours}h {minutes}m" if hours else f"{sign}{minutes}m {rest}s"
 
 
-def estimate(recipients: int, per_minute: int | None) -> timedelta | None:
-    """How long a stage takes under the relay's rate limit (None: no limit set)."""
-    if per_minute is None or recipients <= 0:
+def estimate(messages: int, per_minute: int | None) -> timedelta | None:
+    """How long a stage of ``messages`` takes under the relay's rate limit (None: no limit).
+
+    Messages, not recipients: the limit counts what is handed to the relay, and
+    with EMBARGO_BOT_SMTP_MAX_RECIPIENTS above 1 a message carries several.
+    """
+    if per_minute is None or messages <= 0:
         return None
-    return timedelta(minutes=recipients / per_minute)
+    return timedelta(minutes=messages / per_minute)

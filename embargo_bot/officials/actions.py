@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Callable
 
 from embargo_bot.app import App
+from embargo_bot.delivery.outgoing import expected_messages
 from embargo_bot.domain.errors import InputError, ListError, StoreError
 from embargo_bot.domain.packs import (
     NewStage,
@@ -154,15 +155,22 @@ def live_warning(app: App, pack: Pack, catalogue: ListCatalogue | None = None) -
     if catalogue is None:
         catalogue = load_lists(app.settings.recipients_dir, only=pack.list_keys)
     lists = select_lists(catalogue, pack.list_keys, pack.classification)
-    recipients = len(unique_recipients(lists))
-    takes = estimate(recipients, rate)
+    chosen = unique_recipients(lists)
+    most = app.settings.smtp_max_recipients
+    messages = expected_messages(
+        StageKind.LIVE, [(r.email, r.list_key, r.certificate is not None) for r in chosen], most
+    )
+    takes = estimate(messages, rate)
     if takes is None or takes <= app.settings.live_within:
         return None
+    carried = "" if messages == len(chosen) else f" in {messages} messages"
     return (
-        f"at {rate} a minute (EMBARGO_BOT_SMTP_RATE), the live email to {recipients} "
-        f"recipients takes {describe_span(takes)}: the last partner hears "
+        f"at {rate} a minute (EMBARGO_BOT_SMTP_RATE), the live email to {len(chosen)} "
+        f"recipients{carried} takes {describe_span(takes)}: the last partner hears "
         f"{describe_span(takes)} after the lift, more than EMBARGO_BOT_LIVE_WITHIN "
-        f"({describe_span(app.settings.live_within)})"
+        f"({describe_span(app.settings.live_within)}). If the relay caps messages, not "
+        f"recipients, send up to 50 recipients a message with "
+        f"EMBARGO_BOT_SMTP_MAX_RECIPIENTS (now {most})"
     )
 
 

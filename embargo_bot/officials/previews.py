@@ -9,6 +9,8 @@ from datetime import datetime
 from pathlib import Path
 
 from embargo_bot.app import App
+from embargo_bot.delivery.batches import PendingRecipient, split_into_batches
+from embargo_bot.delivery.outgoing import BATCHED_KINDS, plan_messages
 from embargo_bot.delivery.rules import message_date
 from embargo_bot.domain.errors import InputError
 from embargo_bot.domain.packs import (
@@ -49,15 +51,17 @@ def preview(app: App, pack_id: str, kinds: list[StageKind], out_dir: Path) -> li
         if stage.kind not in kinds or stage.kind in NOT_PREVIEWED:
             continue
         built = app.messages.build(pack, stage)
-        for number, (recipient, message_id, date) in enumerate(
-            _addressees(app, pack, stage), start=1
-        ):
+        addressees = _addressees(app, pack, stage)
+        shared = _shared_messages(app, stage, addressees)
+        for number, (recipient, message_id, date) in enumerate(addressees, start=1):
+            message_id, group = shared.get(recipient.email, (message_id, None))
             data = personalise(
                 built.message,
                 to_address=recipient.email,
                 to_name=recipient.name,
                 message_id=message_id,
                 date=message_date(stage.kind, pack, date),
+                to_group=group,
             )
             name = f"{pack.id}-{stage.label.replace(' ', '-')}-{number:03d}-"
             path = out_dir / f"{name}{_file_safe(recipient.email)}.eml"
@@ -80,6 +84,34 @@ def _addressees(app: App, pack: Pack, stage: Stage) -> list[tuple[Recipient, str
     ).recipients
     now = app.clock()
     return [(r, new_message_id(pack.id, stage.kind, app.sender), now) for r in recipients]
+
+
+def _shared_messages(
+    app: App, stage: Stage, addressees: list[tuple[Recipient, str, datetime]]
+) -> dict[str, tuple[str, str | None]]:
+    """With EMBARGO_BOT_SMTP_MAX_RECIPIENTS above 1: for each address, the Message-ID and
+    group To: of the message it goes in, so each file is byte for byte what that partner gets."""
+    most = app.settings.smtp_max_recipients
+    if most == 1 or stage.kind not in BATCHED_KINDS or not addressees:
+        return {}
+    catalogue = load_lists(app.settings.recipients_dir)
+    names = {key: found.name for key, found in catalogue.lists.items()}
+    fixed = app.store.deliveries(stage.pack_id, stage_id=stage.id)
+    if fixed:
+        messages = plan_messages(fixed, stage.kind, most, names)
+        return {d.email: (m.message_id, m.to_group) for m in messages for d in m.deliveries}
+    ids = {recipient.email: message_id for recipient, message_id, _ in addressees}
+    pending = [
+        PendingRecipient(
+            r.email, r.list_key, names.get(r.list_key) or r.list_key, r.certificate is not None
+        )
+        for r, _, _ in addressees
+    ]
+    return {
+        recipient.address: (ids[batch.recipients[0].address], batch.to_group)
+        for batch in split_into_batches(pending, most)
+        for recipient in batch.recipients
+    }
 
 
 def _earlier_wave_addresses(app: App, pack: Pack, stage: Stage) -> set[str]:

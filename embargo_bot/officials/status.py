@@ -64,6 +64,7 @@ def pack_status(
     for delivery in deliveries:
         by_stage.setdefault(delivery.stage_id, []).append(delivery)
     rate = app.settings.smtp_rate
+    most = app.settings.smtp_max_recipients
     stages = []
     for stage in store.stages(pack_id):
         mine = by_stage.get(stage.id, [])
@@ -72,8 +73,15 @@ def pack_status(
         if rate is not None:  # without a rate limit there is no duration to estimate
             if not summary.total and catalogue is None:
                 catalogue = _lists_for_estimates(app, pack.list_keys)
-            recipients = summary.total or _expected_recipients(catalogue, pack, stage)
-            takes = estimate(recipients, rate)
+            from embargo_bot.delivery.outgoing import plan_messages
+
+            # The relay's rate counts messages: a message may carry several recipients.
+            messages = (
+                len(plan_messages(mine, stage.kind, most, {}))
+                if summary.total
+                else _expected_messages(catalogue, pack, stage, most)
+            )
+            takes = estimate(messages, rate)
         stages.append(
             StageStatus(stage=stage, summary=summary, report=summarise(stage, mine), takes=takes)
         )
@@ -97,8 +105,9 @@ def _lists_for_estimates(app: App, keys: Collection[str]) -> ListCatalogue | Non
         return None
 
 
-def _expected_recipients(catalogue: ListCatalogue | None, pack: Pack, stage: Stage) -> int:
-    """Before a stage starts: how many its lists name now (0 if they cannot be used)."""
+def _expected_messages(catalogue: ListCatalogue | None, pack: Pack, stage: Stage, most: int) -> int:
+    """Before a stage starts: the messages to whom its lists name now (0 if unusable)."""
+    from embargo_bot.delivery.outgoing import expected_messages
     from embargo_bot.lists.catalogue import select_lists, unique_recipients
 
     keys = stage.list_keys or (pack.list_keys if stage.kind is StageKind.LIVE else ())
@@ -108,7 +117,11 @@ def _expected_recipients(catalogue: ListCatalogue | None, pack: Pack, stage: Sta
         lists = select_lists(catalogue, keys, pack.classification)
     except ListError:
         return 0
-    return len(unique_recipients(lists))
+    return expected_messages(
+        stage.kind,
+        [(r.email, r.list_key, r.certificate is not None) for r in unique_recipients(lists)],
+        most,
+    )
 
 
 def all_statuses(app: App) -> list[PackStatus]:

@@ -231,6 +231,23 @@ class DeliveryQueries(StageQueries):
                 connection.execute(_ADD_ATTEMPT, params)
         return recorded == 1
 
+    def bind_message(self, stage_id: int, emails: Sequence[str], message_id: str) -> int:
+        """Record that these pending deliveries go in one message, with this Message-ID.
+
+        Written before the message is offered, so a restart retries it as the
+        same message (the same bytes) and a bounce names who it carried.
+        """
+        with self._write() as connection:
+            return connection.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.stage_id == stage_id,
+                    deliveries.c.email.in_(list(emails)),
+                    deliveries.c.state == DeliveryState.PENDING.value,
+                )
+                .values(message_id=message_id)
+            ).rowcount
+
     def attempts(self, pack_id: str) -> list[Attempt]:
         found = self._rows(
             select(*ATTEMPT_COLUMNS)

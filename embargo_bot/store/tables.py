@@ -135,7 +135,8 @@ deliveries = Table(
     Column("email", Text, primary_key=True),
     Column("name", Text),
     Column("list_key", Text, nullable=False),
-    Column("message_id", Text, nullable=False, unique=True),
+    # Shared by the deliveries one message carried (EMBARGO_BOT_SMTP_MAX_RECIPIENTS > 1).
+    Column("message_id", Text, nullable=False),
     Column("state", Text, nullable=False),
     Column("reply", Text),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
@@ -155,6 +156,7 @@ deliveries = Table(
     Index("deliveries_by_pack", "pack_id", "state"),
     Index("deliveries_by_verp_token", "verp_token", unique=True),
     Index("deliveries_by_email", "email", "pack_id"),
+    Index("deliveries_by_message", "message_id"),
 )
 
 bounce_notifications = Table(

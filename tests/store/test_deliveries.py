@@ -203,3 +203,14 @@ def test_holders_are_those_sent_the_material_with_what_they_were_last_told(store
         Holder("two@alpha.example", None, "alpha", version=1, lift_seq=1),
     ]
     assert store.holders("other") == []
+
+
+def test_deliveries_sent_in_one_message_share_its_message_id(store: Store) -> None:
+    pack_id, notice_id = expanded_notice(store)
+    first = store.deliveries(pack_id)[0].message_id
+    assert store.bind_message(notice_id, EMAILS[:2], first) == 2
+    assert store.record_attempt(notice_id, EMAILS[1], ACCEPTED, T0, state=DeliveryState.SENT)
+    # Only the pending are bound: one already sent keeps the message it went in.
+    assert store.bind_message(notice_id, EMAILS[1:], "<other@t>") == 1
+    ids = [d.message_id for d in store.deliveries(pack_id)]
+    assert ids[:2] == [first, first] and ids[2] == "<other@t>"

@@ -142,3 +142,41 @@ def test_the_store_carries_on_after_the_server_restarts(
         assert store.meta("after restart") == b"1"
     finally:
         store.close()
+
+
+def test_revision_three_lets_one_message_id_name_several_deliveries(
+    postgres_server: PostgresServer, empty_database: str
+) -> None:
+    """0006 on PostgreSQL: the UNIQUE goes, an index comes, every row stays."""
+    from alembic import command
+
+    from embargo_bot.store.engine import make_engine
+    from embargo_bot.store.migrate import _config
+    from embargo_bot.store.target import choose_store
+
+    engine = make_engine(choose_store(postgres_server.url(empty_database)))
+    try:
+        with engine.begin() as connection:
+            command.upgrade(_config(connection), "0002")
+    finally:
+        engine.dispose()
+    postgres_server.sql(
+        "INSERT INTO packs (id, classification, contact, lift_at, list_keys, state, "
+        "created_at, created_by) VALUES ('p', 'OFFICIAL', 'c@x.example', 't', 'a', 'active', "
+        "'t', 'me')",
+        "INSERT INTO stages (pack_id, kind, due_at, state) VALUES ('p', 'notice', 't', 'done')",
+        "INSERT INTO deliveries (stage_id, pack_id, kind, email, list_key, message_id, state, "
+        "created_at, updated_at) VALUES (1, 'p', 'notice', 'a@x.example', 'a', '<a>', 'sent', "
+        "'t', 't'), (1, 'p', 'notice', 'b@x.example', 'a', '<b>', 'sent', 't', 't')",
+        database=empty_database,
+    )
+    assert upgrade(postgres_server.url(empty_database)) == ("0002", HEAD)
+    postgres_server.sql("UPDATE deliveries SET message_id = '<a>'", database=empty_database)
+    assert postgres_server.sql(
+        "SELECT email FROM deliveries WHERE message_id = '<a>' ORDER BY row_order",
+        database=empty_database,
+    ) == [("a@x.example",), ("b@x.example",)]
+    assert postgres_server.sql(
+        "SELECT indexname FROM pg_indexes WHERE indexname = 'deliveries_by_message'",
+        database=empty_database,
+    ) == [("deliveries_by_message",)]

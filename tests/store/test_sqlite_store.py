@@ -161,3 +161,42 @@ def test_commands_creating_one_store_at_once_all_succeed(tmp_path: Path) -> None
         assert all(store.meta(f"opened by {n}") == b"1" for n in range(8))
     finally:
         store.close()
+
+
+def test_the_batch_revision_keeps_every_delivery_and_its_attempts_in_order(tmp_path: Path) -> None:
+    """0006 copies `deliveries` (SQLite cannot drop its UNIQUE): rows, order, attempts kept."""
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    at_revision(path, "0002")
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "INSERT INTO packs (id, classification, contact, lift_at, list_keys, state, "
+            "created_at, created_by) VALUES ('p', 'OFFICIAL', 'c@x.example', 't', 'a', "
+            "'active', 't', 'me')"
+        )
+        db.execute(
+            "INSERT INTO stages (pack_id, kind, due_at, state) VALUES ('p', 'notice', 't', 'done')"
+        )
+        for email in ("z@x.example", "a@x.example", "m@x.example"):
+            db.execute(
+                "INSERT INTO deliveries (stage_id, pack_id, kind, email, list_key, message_id, "
+                "state, created_at, updated_at) VALUES (1, 'p', 'notice', ?, 'a', ?, 'sent', "
+                "'t', 't')",
+                (email, f"<{email}>"),
+            )
+            db.execute(
+                "INSERT INTO attempts VALUES (1, ?, 1, 't', 'accepted', 250, 'ok')", (email,)
+            )
+    assert upgrade(path) == ("0002", HEAD)
+    with sqlite3.connect(path) as db:
+        assert [r[0] for r in db.execute("SELECT email FROM deliveries ORDER BY rowid")] == [
+            "z@x.example",
+            "a@x.example",
+            "m@x.example",
+        ]
+        assert db.execute("SELECT count(*) FROM attempts").fetchone() == (3,)
+        assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+        indexes = {r[1]: r[2] for r in db.execute("PRAGMA index_list(deliveries)")}
+        assert indexes["deliveries_by_message"] == 0  # indexed, not unique
+        db.execute("UPDATE deliveries SET message_id = '<shared>'")  # one message, many rows

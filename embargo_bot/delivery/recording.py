@@ -1,0 +1,110 @@
+"""Recording what the relay said about one message: each recipient's outcome, one commit.
+
+Each recipient's outcome is their own (a refused RCPT fails or retries only
+that recipient); the message is retried for those with a temporary outcome
+only, as the same message, at one time for all of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta
+
+from embargo_bot.delivery.outgoing import Outgoing
+from embargo_bot.delivery.pacing import RelayGate
+from embargo_bot.delivery.retry import RetryPolicy
+from embargo_bot.delivery.smtp_errors import relay_problem
+from embargo_bot.domain.outcomes import Outcome, OutcomeKind
+from embargo_bot.domain.packs import Delivery, DeliveryState, Stage, StageKind
+from embargo_bot.domain.times import Clock
+from embargo_bot.messages.builder import BuiltMessage
+from embargo_bot.store import Store
+
+log = logging.getLogger(__name__)
+
+# While the relay is down at the lift, try it at least this often.
+LIVE_RELAY_PROBE = timedelta(seconds=30)
+
+
+class AttemptRecorder:
+    """Records a stage's attempts, and closes every connection's gate while the relay is down."""
+
+    def __init__(
+        self, store: Store, clock: Clock, retry: RetryPolicy, stage: Stage, label: str
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.retry = retry
+        self.stage = stage
+        self.label = label
+        self.gate = RelayGate()
+        # The relay problem last logged: said once per outage, not once per connection.
+        self._reported: str | None = None
+
+    def record(
+        self, message: Outgoing, outcomes: tuple[Outcome, ...], built: BuiltMessage
+    ) -> tuple[float | None, Outgoing | None]:
+        """Record one message's outcomes; the monotonic time to try again, and for whom."""
+        now = self.clock()
+        if any(outcome.kind is OutcomeKind.ACCEPTED for outcome in outcomes):
+            self.gate.reopen()
+            self._reported = None
+        temporary = [
+            (delivery, outcome)
+            for delivery, outcome in zip(message.deliveries, outcomes, strict=True)
+            if outcome.kind is OutcomeKind.TEMPORARY
+        ]
+        retry_at = self._retry_time(temporary, now) if temporary else None
+        with self.store.transaction():
+            for delivery, outcome in zip(message.deliveries, outcomes, strict=True):
+                if outcome.kind is OutcomeKind.ACCEPTED:
+                    state = DeliveryState.SENT
+                elif outcome.kind is OutcomeKind.TEMPORARY and retry_at is not None:
+                    state = DeliveryState.PENDING
+                else:
+                    state = DeliveryState.FAILED
+                self.store.record_attempt(
+                    self.stage.id,
+                    delivery.email,
+                    outcome,
+                    now,
+                    state=state,
+                    retry_at=retry_at if state is DeliveryState.PENDING else None,
+                    version=built.version,
+                    lift_seq=built.lift_seq,
+                )
+                if state is DeliveryState.FAILED:
+                    log.warning("%s to %s failed: %s", self.label, delivery.email, outcome.reply)
+        if retry_at is None:
+            return None, None
+        again = message.carrying(delivery.email for delivery, _ in temporary)
+        return time.monotonic() + (retry_at - now).total_seconds(), again
+
+    def _retry_time(
+        self, temporary: list[tuple[Delivery, Outcome]], now: datetime
+    ) -> datetime | None:
+        policy = self.retry
+        started = self.stage.started_at or now
+        relay_level = next((o for _, o in temporary if o.relay_level), None)
+        if relay_level is not None:
+            # The relay, not these recipients, is the problem. Every connection
+            # waits, and this message goes first when it is back.
+            wait = policy.wait(self.gate.failures + 1)
+            if self.stage.kind is StageKind.LIVE:
+                wait = min(wait, LIVE_RELAY_PROBE)  # the public link must not wait long
+            self.gate.close_for(wait.total_seconds())
+            problem = "login" if relay_level.login_refused else "unreachable"
+            if self._reported != problem:
+                self._reported = problem
+                level = logging.ERROR if self.stage.kind is StageKind.LIVE else logging.WARNING
+                log.log(
+                    level,
+                    "%s: %s; trying again with backoff until %s",
+                    self.label,
+                    relay_problem(relay_level),
+                    (started + policy.window).isoformat(timespec="seconds"),
+                )
+            return now if now < started + policy.window else None
+        attempts = max(delivery.attempts for delivery, _ in temporary)
+        return policy.next_try(attempt=attempts + 1, now=now, started=started)
