@@ -21,6 +21,7 @@ from embargo_bot.store import Store, StoreTarget, choose_store
 # command opens an App, and `list` or `--help` must not pay for sending.
 if TYPE_CHECKING:
     from embargo_bot.delivery.scheduler import Service
+    from embargo_bot.delivery.shared_rate import SharedSlots
     from embargo_bot.delivery.stage_runner import StageRunner
     from embargo_bot.messages.builder import MessageBuilder
     from embargo_bot.messages.mime import Sender
@@ -141,6 +142,7 @@ class App:
         )
         owner = new_owner_id()
         return StageRunner(
+            slots=self._shared_slots(),
             builder=self.messages,
             config=config,
             clock=self.clock,
@@ -149,6 +151,15 @@ class App:
                 action, pack_id, actor=f"service {owner}", **detail
             ),
         )
+
+    def _shared_slots(self) -> SharedSlots | None:
+        """The relay's rate, held for every instance on this store together (when set)."""
+        from embargo_bot.delivery.shared_rate import SharedSlots
+
+        if self.settings.smtp_rate is None:
+            return None
+        target, group = store_target(self.settings), self.settings.shared_group
+        return SharedSlots(lambda: Store.open(target, group=group, create=False))
 
     def service(self) -> Service:
         from embargo_bot.delivery.scheduler import Service

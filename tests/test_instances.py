@@ -7,6 +7,8 @@ relay counts, by its own clock, is what partners would have received.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import os
 import re
@@ -23,10 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from conftest import PacedHandler, PackFiles, at, queue_args, write_big_list
+from conftest import PacedHandler, PackFiles, at, queue, queue_args, write_big_list
 
+from embargo_bot.app import open_app
 from embargo_bot.devtools.standin_relay import Received, StandInRelay
 from embargo_bot.domain.packs import DeliveryState, StageKind, StageState
+from embargo_bot.officials.intake import QueueRequest
+from embargo_bot.settings import Settings
 from embargo_bot.store import Store
 
 if TYPE_CHECKING:
@@ -37,6 +42,8 @@ CONNECTIONS = 4
 STAGE_HEADER = re.compile(rb"^X-Embargo-Stage: (\w+)", re.MULTILINE)
 # heartbeat.GONE_AFTER (3.5 s) and one poll: the issue allows 5 s.
 TAKEOVER_WITHIN = 5.0
+# The relay's clock stamps the end of each message: its SMTP exchange varies a little.
+RATE_JITTER = 0.05
 
 
 def stage_of(item: Received) -> str:
@@ -268,3 +275,36 @@ def test_an_instance_killed_a_second_before_the_lift_leaves_the_lift_on_time(
     assert set(counts) == set(crowd) and max(counts.values()) == 1
     assert states == Counter({DeliveryState.SENT: CROWD})
     assert Counter(item.rcpt_tos[0] for item in of_stage(relay, "notice")).keys() == set(crowd)
+
+
+async def test_the_relay_rate_holds_for_two_instances_together_measured_at_the_relay(
+    database: str,
+    make_settings: Callable[..., Settings],
+    make_request: Callable[..., QueueRequest],
+    lists_dir: Path,
+) -> None:
+    per_stage = 3
+    for key in ("north", "south"):
+        write_big_list(lists_dir, key, per_stage)
+    with StandInRelay() as relay:
+        settings = make_settings(relay, database=database, smtp_rate=60, smtp_connections=2)
+        with open_app(settings) as first, open_app(settings) as second:
+            stages = []
+            for key in ("north", "south"):
+                pack = queue(first, make_request(lists=key))
+                stages.append(first.store.stage_of(pack.id, StageKind.NOTICE).id)
+            runners = [first.runner(), second.runner()]
+            stop = asyncio.Event()
+            try:
+                # Each instance sends one stage, at the same time: only the store is shared.
+                await asyncio.gather(
+                    *(r.run(s, stop) for r, s in zip(runners, stages, strict=True))
+                )
+            finally:
+                for runner in runners:
+                    runner.close()
+    times = sorted(item.received_at for item in relay.received)
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+    print(f"\nshared rate 60/minute, two instances: gaps at the relay {[f'{g:.3f}' for g in gaps]}")
+    assert len(times) == 2 * per_stage
+    assert min(gaps) >= 1.0 - RATE_JITTER, gaps

@@ -125,6 +125,7 @@ class Service:
                     "waiting for %d stage(s) to stop after their message in flight", len(running)
                 )
                 await asyncio.gather(*running.values(), return_exceptions=True)
+            self._runner.close()
             log.info("service stopped%s", self._left_over(list(running)))
 
     def _beat(self) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from embargo_bot.delivery.pacing import ByteBudget, RateLimiter
 from embargo_bot.delivery.retry import RetryPolicy
 from embargo_bot.delivery.rules import Action, decide
+from embargo_bot.delivery.shared_rate import SharedSlots
 from embargo_bot.delivery.smtp import RelayConfig, RelaySession
 from embargo_bot.delivery.stage_session import SendingContext, StageSession
 from embargo_bot.delivery.store_faults import FaultLog
@@ -91,6 +92,7 @@ class StageRunner:
         clock: Clock,
         owner: str,
         audit: Auditor,
+        slots: SharedSlots | None = None,
     ) -> None:
         self.builder = builder
         self.store = builder.store
@@ -98,8 +100,10 @@ class StageRunner:
         self.clock = clock
         self.owner = owner
         self.audit = audit
-        # One limiter for the whole instance: the relay's cap is per sender, not per stage.
-        self.limiter = RateLimiter(config.rate_per_minute)
+        # One limiter for the whole instance: the relay's cap is per sender, not per stage;
+        # with ``slots``, one for every instance, as the relay counts.
+        self._slots = slots
+        self.limiter = RateLimiter(config.rate_per_minute, slots)
         self.budget = ByteBudget()
         self._prepared: dict[int, tuple[int, int, BuiltMessage]] = {}
         self._warm: dict[int, list[RelaySession]] = {}
@@ -227,6 +231,12 @@ class StageRunner:
 
     def take_warm(self, stage_id: int) -> list[RelaySession]:
         return self._warm.pop(stage_id, [])
+
+    def close(self) -> None:
+        """At the service's stop, once its stages have ended."""
+        self.close_warm()
+        if self._slots is not None:
+            self._slots.close()
 
     def close_warm(self, stage_id: int | None = None) -> None:
         """Close connections opened ahead for a stage (or all) that did not use them."""

@@ -181,7 +181,15 @@ class StageSession:
                     return
                 # Waits end early on a stop: a backoff must not hold up a clean shutdown.
                 await self._pause(self.gate.remaining())
-                await self._pause(context.limiter.reserve())
+                try:
+                    wait = await context.limiter.next_wait()
+                except STORE_FAULTS as exc:
+                    # The shared rate's slot comes from the store: none, and nothing goes.
+                    context.faults.report(exc, f"taking a send slot for {self.label}")
+                    self._halt("the store cannot be written")
+                    await queue.done(delivery)
+                    return
+                await self._pause(wait)
                 if self.halt.is_set():
                     await queue.done(delivery)  # left pending for the next run
                     return

@@ -12,7 +12,7 @@ any point; after a power cut the last few commits may roll back, which can only
 mean a message is sent again, never that one is lost.
 
 The queries are grouped by table in ``pack_queries``, ``stage_queries``,
-``delivery_queries`` and ``instance_queries``; ``Store`` is all of them over
+``delivery_queries``, ``instance_queries`` and ``rate_queries``; ``Store`` is all of them over
 one engine (``core``). May import ``security`` (the audit chain's MACs) and
 ``domain``.
 """
@@ -22,13 +22,14 @@ from __future__ import annotations
 from embargo_bot.store.core import upgrade
 from embargo_bot.store.delivery_queries import StageSummary
 from embargo_bot.store.faults import STORE_FAULTS, describe_fault, is_disk_full
-from embargo_bot.store.instance_queries import InstanceQueries, InstanceStatus
+from embargo_bot.store.instance_queries import InstanceStatus
 from embargo_bot.store.material_queries import SealedContent
 from embargo_bot.store.migrate import HEAD
+from embargo_bot.store.rate_queries import RateQueries
 from embargo_bot.store.target import StoreTarget, choose_store
 
 
-class Store(InstanceQueries):
+class Store(RateQueries):
     """Every read and write of packs, versions, stages, deliveries and instances."""
 
 
