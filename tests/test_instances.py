@@ -308,3 +308,78 @@ async def test_the_relay_rate_holds_for_two_instances_together_measured_at_the_r
     print(f"\nshared rate 60/minute, two instances: gaps at the relay {[f'{g:.3f}' for g in gaps]}")
     assert len(times) == 2 * per_stage
     assert min(gaps) >= 1.0 - RATE_JITTER, gaps
+
+
+def test_a_postgresql_restart_mid_stage_loses_nothing_and_repeats_nothing(
+    env: dict[str, str],
+    database: str,
+    postgres_server: PostgresServer,
+    make_settings: Callable[..., Settings],
+    make_request: Callable[..., QueueRequest],
+    lists_dir: Path,
+    tmp_path: Path,
+) -> None:
+    crowd = write_big_list(lists_dir, "crowd", CROWD)
+    log_path = tmp_path / "service.log"
+    with StandInRelay(PacedHandler(0.01)) as relay:
+        with open_app(make_settings(relay, database=database)) as app:
+            pack = queue(app, make_request(lists="crowd"))
+        with log_path.open("w") as log_file:
+            service = subprocess.Popen(
+                [sys.executable, "-m", "embargo_bot", "run"],
+                env={**os.environ, **service_env(env, database, relay)},
+                cwd=tmp_path,
+                stdout=subprocess.DEVNULL,
+                stderr=log_file,
+            )
+        try:
+            wait_for(lambda: len(relay.received) >= CROWD // 3, within=20, what="a third sent")
+            postgres_server.restart()  # every connection cut; back about a second later
+            restarted_at = datetime.now(UTC)
+            with closing(Store.open(database)) as store:
+                notice = store.stage_of(pack.id, StageKind.NOTICE)
+                wait_for(
+                    lambda: store.stage(notice.id).state is StageState.DONE,
+                    within=20,
+                    what="the stage finished after the restart",
+                )
+                states = Counter(d.state for d in store.deliveries(pack.id, stage_id=notice.id))
+            assert service.poll() is None, "the service stopped"
+        finally:
+            service.send_signal(signal.SIGTERM)
+            service.wait(timeout=15)
+    log = log_path.read_text()
+    counts = Counter(item.rcpt_tos[0] for item in of_stage(relay, "notice"))
+    after = sum(1 for item in of_stage(relay, "notice") if item.received_at > restarted_at)
+    print(f"\nPostgreSQL restarted mid-stage: {after} notices after it, {len(counts)} partners")
+    assert "Traceback" not in log, log
+    assert log.count("THE DATABASE CANNOT BE REACHED") == 1, log
+    assert "the database is back after" in log, log
+    assert set(counts) == set(crowd) and max(counts.values()) == 1, "none lost, none twice"
+    assert states == Counter({DeliveryState.SENT: CROWD})
+    assert not of_stage(relay, "live"), "nothing early"
+
+
+@pytest.mark.parametrize("where", ["unknown database", "nothing listening"])
+def test_an_unknown_or_unreachable_database_at_start_is_one_line_and_a_failed_exit(
+    env: dict[str, str], postgres_server: PostgresServer, tmp_path: Path, where: str
+) -> None:
+    url = (
+        postgres_server.url("no_such_database")
+        if where == "unknown database"
+        else f"postgresql://embargo@/embargo?host={tmp_path}"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "embargo_bot", "run"],
+        env={**os.environ, **env, "EMBARGO_BOT_DATABASE": url},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    said = [line for line in done.stderr.splitlines() if line.startswith("embargo-bot: ")]
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert len(said) == 1 and "EMBARGO_BOT_DATABASE" in said[0], done.stderr
+    assert ("no_such_database" if where == "unknown database" else "No such file") in said[0]

@@ -27,11 +27,18 @@ from embargo_bot.delivery import heartbeat
 from embargo_bot.delivery.held_waves import HeldWaves
 from embargo_bot.delivery.retention import purge_expired
 from embargo_bot.delivery.stage_runner import StageRunner
+from embargo_bot.delivery.store_faults import next_wait
 from embargo_bot.domain.errors import EmbargoBotError, StoreError
 from embargo_bot.domain.packs import StageKind
 from embargo_bot.domain.times import Clock
 from embargo_bot.lists.catalogue import UNREADABLE, list_fingerprint
-from embargo_bot.store import STORE_FAULTS, Store, describe_fault, is_disk_full
+from embargo_bot.store import (
+    STORE_FAULTS,
+    Store,
+    describe_fault,
+    is_connection_lost,
+    is_disk_full,
+)
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +172,7 @@ class Service:
         seen_version: int | None = None
         since_full = since_held = FULL_SYNC_EVERY
         beat_due = self._clock()
+        backoff = 0.0  # while the database server is away
         while not self._stop.is_set():
             self._check_store_file()
             try:
@@ -180,7 +188,17 @@ class Service:
                     if since_full >= FULL_SYNC_EVERY or seen_version is None:
                         self._housekeeping()
                     seen_version, since_full, self._resync = version, 0.0, False
+                backoff = 0.0
+                self._runner.faults.back()
             except STORE_FAULTS as exc:
+                if is_connection_lost(exc):
+                    # Reconnect with backoff, then re-read everything: a job that fired
+                    # meanwhile found no store, and its stage is still to be run.
+                    self._runner.faults.lost(exc, "keeping the timetable")
+                    self._resync, backoff = True, next_wait(backoff)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), timeout=backoff)
+                    continue
                 if not is_disk_full(exc, self._store.path):
                     raise
                 # Nothing recorded is lost: this poll's work is done again at the next,

@@ -25,6 +25,7 @@ from embargo_bot.delivery.rules import may_send, message_date
 from embargo_bot.delivery.smtp import RelayConfig, RelaySession
 from embargo_bot.delivery.smtp_errors import relay_problem
 from embargo_bot.delivery.store_faults import FaultLog
+from embargo_bot.delivery.store_wait import DatabaseWatch
 from embargo_bot.delivery.work_queue import DeliveryQueue
 from embargo_bot.domain.outcomes import Outcome, OutcomeKind
 from embargo_bot.domain.packs import (
@@ -93,6 +94,8 @@ class StageSession:
         self.stop = stop
         self.halt = asyncio.Event()  # withdrawn, changed, lease lost, or too early
         self.halt_reason = ""
+        # Nothing more goes to the relay while its outcome could not be recorded.
+        self.database = DatabaseWatch(context.faults, stop)
         self.gate = RelayGate()
         # The relay problem last logged: said once per outage, not once per connection.
         self._reported: str | None = None
@@ -179,10 +182,17 @@ class StageSession:
                     self._halt("the clock is before the lift: nothing more goes until it lifts")
                     await queue.done(delivery)
                     return
+                if not self.database.ok.is_set():
+                    await self.database.until_back(self.stop, self.halt)
+                    if self.stop.is_set() or self.halt.is_set():
+                        await queue.done(delivery)  # left pending for the next run
+                        return
                 # Waits end early on a stop: a backoff must not hold up a clean shutdown.
                 await self._pause(self.gate.remaining())
                 try:
-                    wait = await context.limiter.next_wait()
+                    wait = await self.database.persist(
+                        "taking a send slot", context.limiter.next_wait
+                    )
                 except STORE_FAULTS as exc:
                     # The shared rate's slot comes from the store: none, and nothing goes.
                     context.faults.report(exc, f"taking a send slot for {self.label}")
@@ -210,8 +220,15 @@ class StageSession:
                         del message
                         outcome = await session.send(sender, delivery.email, data)
                         del data
+
+                async def record(
+                    delivery: Delivery = delivery, outcome: Outcome = outcome
+                ) -> float | None:
+                    return self._record(delivery, outcome, built)
+
                 try:
-                    retry_at = self._record(delivery, outcome, built)
+                    # An outcome the relay gave is kept until the database takes it.
+                    retry_at = await self.database.persist(f"recording {self.label}", record)
                 except STORE_FAULTS as exc:
                     # Left pending: sent again when the store can be written, never lost.
                     context.faults.report(exc, f"recording {self.label}")
@@ -305,7 +322,11 @@ class StageSession:
             try:
                 if not self._still_ours():
                     return
+                self.database.back()
             except STORE_FAULTS as exc:
+                # Seen here within half a second: the workers stop handing messages over.
+                if self.database.lost(exc, f"watching {self.label}"):
+                    continue
                 self.context.faults.report(exc, f"watching {self.label}")
                 self._halt("the store cannot be written")
                 return

@@ -21,7 +21,12 @@ from __future__ import annotations
 
 from embargo_bot.store.core import upgrade
 from embargo_bot.store.delivery_queries import StageSummary
-from embargo_bot.store.faults import STORE_FAULTS, describe_fault, is_disk_full
+from embargo_bot.store.faults import (
+    STORE_FAULTS,
+    describe_fault,
+    is_connection_lost,
+    is_disk_full,
+)
 from embargo_bot.store.instance_queries import InstanceStatus
 from embargo_bot.store.material_queries import SealedContent
 from embargo_bot.store.migrate import HEAD
@@ -43,6 +48,7 @@ __all__ = [
     "StoreTarget",
     "choose_store",
     "describe_fault",
+    "is_connection_lost",
     "is_disk_full",
     "upgrade",
 ]
