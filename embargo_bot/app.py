@@ -21,8 +21,8 @@ from embargo_bot.store import Store, StoreTarget, choose_store
 # command opens an App, and `list` or `--help` must not pay for sending.
 if TYPE_CHECKING:
     from embargo_bot.delivery.scheduler import Service
-    from embargo_bot.delivery.shared_rate import SharedSlots
     from embargo_bot.delivery.stage_runner import StageRunner
+    from embargo_bot.delivery.store_thread import StoreThread
     from embargo_bot.messages.builder import MessageBuilder
     from embargo_bot.messages.mime import Sender
     from embargo_bot.messages.rendering import Renderer
@@ -142,7 +142,7 @@ class App:
         )
         owner = new_owner_id()
         return StageRunner(
-            slots=self._shared_slots(),
+            thread=self.store_thread(),
             builder=self.messages,
             config=config,
             clock=self.clock,
@@ -152,14 +152,12 @@ class App:
             ),
         )
 
-    def _shared_slots(self) -> SharedSlots | None:
-        """The relay's rate, held for every instance on this store together (when set)."""
-        from embargo_bot.delivery.shared_rate import SharedSlots
+    def store_thread(self) -> StoreThread:
+        """A second connection to the store, on a thread of its own, for calls off the loop."""
+        from embargo_bot.delivery.store_thread import StoreThread
 
-        if self.settings.smtp_rate is None:
-            return None
         target, group = store_target(self.settings), self.settings.shared_group
-        return SharedSlots(lambda: Store.open(target, group=group, create=False))
+        return StoreThread(lambda: Store.open(target, group=group, create=False))
 
     def service(self) -> Service:
         from embargo_bot.delivery.scheduler import Service

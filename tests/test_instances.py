@@ -24,8 +24,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import psycopg
 import pytest
-from conftest import PacedHandler, PackFiles, at, queue, queue_args, write_big_list
+from conftest import (
+    PacedHandler,
+    PackFiles,
+    at,
+    queue,
+    queue_args,
+    wait_until,
+    write_big_list,
+)
 
 from embargo_bot.app import open_app
 from embargo_bot.devtools.standin_relay import Received, StandInRelay
@@ -383,3 +392,56 @@ def test_an_unknown_or_unreachable_database_at_start_is_one_line_and_a_failed_ex
     assert "Traceback" not in done.stderr
     assert len(said) == 1 and "EMBARGO_BOT_DATABASE" in said[0], done.stderr
     assert ("no_such_database" if where == "unknown database" else "No such file") in said[0]
+
+
+async def test_a_slow_database_does_not_stall_the_smtp_sessions_on_the_event_loop(
+    database: str,
+    make_settings: Callable[..., Settings],
+    make_request: Callable[..., QueueRequest],
+    lists_dir: Path,
+) -> None:
+    crowd = write_big_list(lists_dir, "crowd", 40)
+    held_for = 1.5
+    with StandInRelay(PacedHandler(0.01)) as relay:
+        settings = make_settings(relay, database=database, smtp_connections=2)
+        with open_app(settings) as app:
+            pack = queue(app, make_request(lists="crowd"))
+            stage_id = app.store.stage_of(pack.id, StageKind.NOTICE).id
+            runner = app.runner()
+            lags: list[tuple[float, float]] = []
+            window: list[float] = []
+
+            async def tick() -> None:
+                while True:
+                    began = time.monotonic()
+                    await asyncio.sleep(0.02)
+                    lags.append((began, time.monotonic() - began - 0.02))
+
+            def hold_a_lock() -> None:
+                # Every record of an attempt waits for this; reads do not.
+                with psycopg.connect(database) as connection:
+                    connection.execute("LOCK TABLE deliveries IN EXCLUSIVE MODE")
+                    window.append(time.monotonic())
+                    time.sleep(held_for)
+                    window.append(time.monotonic())
+
+            async def slow_database() -> None:
+                await wait_until(lambda: len(relay.received) >= 10, within=10)
+                await asyncio.to_thread(hold_a_lock)
+
+            ticker = asyncio.create_task(tick())
+            try:
+                await asyncio.gather(runner.run(stage_id, asyncio.Event()), slow_database())
+            finally:
+                ticker.cancel()
+                runner.close()
+            states = Counter(d.state for d in app.store.deliveries(pack.id, stage_id=stage_id))
+    during = [lag for began, lag in lags if window[0] <= began <= window[1]]
+    worst = max(during, default=held_for)
+    print(
+        f"\ndeliveries locked for {held_for}s mid-stage: the event loop late by at most "
+        f"{worst * 1000:.0f} ms meanwhile"
+    )
+    assert worst < 0.2, "the loop waited on the database"
+    assert Counter(item.rcpt_tos[0] for item in relay.received).keys() == set(crowd)
+    assert states == Counter({DeliveryState.SENT: 40})

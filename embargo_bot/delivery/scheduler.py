@@ -17,8 +17,10 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
@@ -28,8 +30,9 @@ from embargo_bot.delivery.held_waves import HeldWaves
 from embargo_bot.delivery.retention import purge_expired
 from embargo_bot.delivery.stage_runner import StageRunner
 from embargo_bot.delivery.store_faults import next_wait
+from embargo_bot.delivery.store_thread import on_store
 from embargo_bot.domain.errors import EmbargoBotError, StoreError
-from embargo_bot.domain.packs import StageKind
+from embargo_bot.domain.packs import Stage, StageKind
 from embargo_bot.domain.times import Clock
 from embargo_bot.lists.catalogue import UNREADABLE, list_fingerprint
 from embargo_bot.store import (
@@ -41,6 +44,7 @@ from embargo_bot.store import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 LISTS_SEEN = "lists_seen"
 # How long before the lift the live email is made ready to go.
@@ -135,8 +139,8 @@ class Service:
             self._runner.close()
             log.info("service stopped%s", self._left_over(list(running)))
 
-    def _beat(self) -> None:
-        self._store.record_heartbeat(
+    def _beat(self, store: Store | None = None) -> None:
+        (store or self._store).record_heartbeat(
             self._runner.owner, self._clock(), host=socket.gethostname(), pid=os.getpid()
         )
 
@@ -177,14 +181,14 @@ class Service:
             self._check_store_file()
             try:
                 if self._clock() >= beat_due:
-                    self._beat()
+                    await self._off_loop(self._beat)
                     beat_due = self._clock() + heartbeat.BEAT_EVERY
                 if since_held >= HELD_CHECK_EVERY:
                     since_held = 0.0
                     self._resync |= self._held.check()
-                version = self._store.data_version()
+                version = await self._off_loop(lambda store: store.data_version())
                 if version != seen_version or self._resync or since_full >= FULL_SYNC_EVERY:
-                    self._sync(scheduler)
+                    self._sync(scheduler, await self._off_loop(self._runnable))
                     if since_full >= FULL_SYNC_EVERY or seen_version is None:
                         self._housekeeping()
                     seen_version, since_full, self._resync = version, 0.0, False
@@ -219,9 +223,17 @@ class Service:
                 "Put the store back (or set EMBARGO_BOT_DATABASE to it) and start it again"
             )
 
-    def _sync(self, scheduler: AsyncIOScheduler) -> None:
-        self._reclaim_abandoned()
-        wanted = {str(stage.id): stage for stage in self._store.runnable_stages()}
+    def _off_loop(self, work: Callable[[Store], T]) -> Awaitable[T]:
+        """The poll's store calls, on the store's own thread: a slow database stalls no
+        SMTP session."""
+        return on_store(self._runner.thread, self._store, work)
+
+    def _runnable(self, store: Store) -> list[Stage]:
+        self._reclaim_abandoned(store)
+        return store.runnable_stages()
+
+    def _sync(self, scheduler: AsyncIOScheduler, runnable: list[Stage]) -> None:
+        wanted = {str(stage.id): stage for stage in runnable}
         now = self._clock()
         for stage in list(wanted.values()):
             if stage.kind is StageKind.LIVE and stage.due_at - PREPARE_AHEAD > now:
@@ -272,15 +284,15 @@ class Service:
                     value,
                 )
 
-    def _reclaim_abandoned(self) -> None:
+    def _reclaim_abandoned(self, store: Store) -> None:
         host, pid = socket.gethostname(), os.getpid()
         dead = [
             owner
-            for owner in self._store.stage_owners()
+            for owner in store.stage_owners()
             if is_dead_local_owner(owner, host=host, pid=pid)
         ]
-        reclaimed = self._store.reclaim_abandoned(self._clock(), dead)
-        reclaimed += self._store.reclaim_from_dead(self._clock(), stale_after=heartbeat.GONE_AFTER)
+        reclaimed = store.reclaim_abandoned(self._clock(), dead)
+        reclaimed += store.reclaim_from_dead(self._clock(), stale_after=heartbeat.GONE_AFTER)
         if reclaimed:
             log.warning("resuming %d stage(s) left unfinished by a stopped instance", reclaimed)
 

@@ -20,6 +20,7 @@ from embargo_bot.delivery.shared_rate import SharedSlots
 from embargo_bot.delivery.smtp import RelayConfig, RelaySession
 from embargo_bot.delivery.stage_session import SendingContext, StageSession
 from embargo_bot.delivery.store_faults import FaultLog
+from embargo_bot.delivery.store_thread import StoreThread
 from embargo_bot.domain.errors import EmbargoBotError
 from embargo_bot.domain.packs import (
     NewDelivery,
@@ -92,7 +93,7 @@ class StageRunner:
         clock: Clock,
         owner: str,
         audit: Auditor,
-        slots: SharedSlots | None = None,
+        thread: StoreThread | None = None,
     ) -> None:
         self.builder = builder
         self.store = builder.store
@@ -102,7 +103,8 @@ class StageRunner:
         self.audit = audit
         # One limiter for the whole instance: the relay's cap is per sender, not per stage;
         # with ``slots``, one for every instance, as the relay counts.
-        self._slots = slots
+        self.thread = thread
+        slots = SharedSlots(thread) if thread is not None else None
         self.limiter = RateLimiter(config.rate_per_minute, slots)
         self.budget = ByteBudget()
         self._prepared: dict[int, tuple[int, int, BuiltMessage]] = {}
@@ -121,6 +123,7 @@ class StageRunner:
             budget=self.budget,
             audit=audit,
             faults=self.faults,
+            thread=thread,
         )
 
     def fix_recipients(self, pack: Pack, stage: Stage) -> bool:
@@ -235,8 +238,8 @@ class StageRunner:
     def close(self) -> None:
         """At the service's stop, once its stages have ended."""
         self.close_warm()
-        if self._slots is not None:
-            self._slots.close()
+        if self.thread is not None:
+            self.thread.close()
 
     def close_warm(self, stage_id: int | None = None) -> None:
         """Close connections opened ahead for a stage (or all) that did not use them."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from dataclasses import dataclass, replace
@@ -25,6 +26,7 @@ from embargo_bot.delivery.rules import may_send, message_date
 from embargo_bot.delivery.smtp import RelayConfig, RelaySession
 from embargo_bot.delivery.smtp_errors import relay_problem
 from embargo_bot.delivery.store_faults import FaultLog
+from embargo_bot.delivery.store_thread import StoreThread, on_store
 from embargo_bot.delivery.store_wait import DatabaseWatch
 from embargo_bot.delivery.work_queue import DeliveryQueue
 from embargo_bot.domain.outcomes import Outcome, OutcomeKind
@@ -79,6 +81,8 @@ class SendingContext:
     budget: ByteBudget
     audit: Auditor
     faults: FaultLog
+    # Where the per-message record runs, off the event loop (None: on it, in tests).
+    thread: StoreThread | None = None
 
 
 class StageSession:
@@ -220,12 +224,7 @@ class StageSession:
                         del message
                         outcome = await session.send(sender, delivery.email, data)
                         del data
-
-                async def record(
-                    delivery: Delivery = delivery, outcome: Outcome = outcome
-                ) -> float | None:
-                    return self._record(delivery, outcome, built)
-
+                record = functools.partial(self._record, delivery, outcome, built)
                 try:
                     # An outcome the relay gave is kept until the database takes it.
                     retry_at = await self.database.persist(f"recording {self.label}", record)
@@ -251,7 +250,9 @@ class StageSession:
         )
         return replace(message, body=encrypt_entity(message.body, certificate))
 
-    def _record(self, delivery: Delivery, outcome: Outcome, built: BuiltMessage) -> float | None:
+    async def _record(
+        self, delivery: Delivery, outcome: Outcome, built: BuiltMessage
+    ) -> float | None:
         """Record one attempt; the monotonic time to try again, if it should be."""
         now = self.context.clock()
         retry_at = None
@@ -264,16 +265,20 @@ class StageSession:
         else:
             retry_at = self._retry_time(delivery, outcome, now)
             state = DeliveryState.PENDING if retry_at is not None else DeliveryState.FAILED
-        self.store.record_attempt(
-            self.stage.id,
-            delivery.email,
-            outcome,
-            now,
-            state=state,
-            retry_at=retry_at,
-            version=built.version,
-            lift_seq=built.lift_seq,
-        )
+
+        def record(store: Store) -> None:
+            store.record_attempt(
+                self.stage.id,
+                delivery.email,
+                outcome,
+                now,
+                state=state,
+                retry_at=retry_at,
+                version=built.version,
+                lift_seq=built.lift_seq,
+            )
+
+        await on_store(self.context.thread, self.store, record)
         if state is DeliveryState.FAILED:
             log.warning("%s to %s failed: %s", self.label, delivery.email, outcome.reply)
         if retry_at is None:
