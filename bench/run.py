@@ -19,6 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import instances
 import lift
 import list_cost
 import memory
@@ -37,7 +38,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["startup", "throughput", "lift", "memory", "list-cost"],
+        choices=["startup", "throughput", "lift", "memory", "list-cost", "instances"],
         help="run only this part (may be repeated)",
     )
     parser.add_argument(
@@ -62,6 +63,7 @@ def parts(args: argparse.Namespace) -> dict[str, Callable[[], list[Figure]]]:
         "lift": lambda: lift.measure(lead=args.lift_lead),
         "memory": lambda: memory.measure(budget=args.memory_budget),
         "list-cost": list_cost.measure,
+        "instances": instances.measure,
     }
     return {name: every[name] for name in every if not args.only or name in args.only}
 
