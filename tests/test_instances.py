@@ -186,7 +186,13 @@ def test_a_sender_killed_mid_stage_is_replaced_within_5s_and_a_cli_queue_is_acte
         )
         wait_for(lambda: of_stage(relay, "notice"), within=5, what="the queued pack acted on")
         first_notice = min(item.received_at for item in of_stage(relay, "notice"))
-        acted_in = (first_notice - store.get_pack(pack_id).created_at).total_seconds()
+        # The "queued" entry is stamped in the commit that made the pack visible.
+        [queued] = [
+            entry.at
+            for entry in store.audit_entries()
+            if entry.pack_id == pack_id and entry.action == "queued"
+        ]
+        acted_in = (first_notice - queued).total_seconds()
         notice = store.stage_of(pack_id, StageKind.NOTICE)
         wait_for(lambda: len(relay.received) >= CROWD // 3, within=15, what="a third sent")
         sender = owner_pid(store.stage(notice.id).owner)
@@ -215,7 +221,20 @@ def test_a_sender_killed_mid_stage_is_replaced_within_5s_and_a_cli_queue_is_acte
             what="the stage finished",
         )
         states = Counter(d.state for d in store.deliveries(pack_id, stage_id=notice.id))
+        writers = {entry.actor for entry in store.audit_entries()}
         assert time.monotonic() - killed < 15
+    # Both instances and the CLI wrote to the audit log at once: still one unbroken chain.
+    verified = subprocess.run(
+        [sys.executable, "-m", "embargo_bot", "audit", "verify"],
+        env={**os.environ, **service_env(env, database, relay)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert len([w for w in writers if w.startswith("service ")]) == 2, writers
     counts = Counter(item.rcpt_tos[0] for item in of_stage(relay, "notice"))
     duplicates = sum(count - 1 for count in counts.values())
     print(
@@ -358,6 +377,7 @@ def test_a_postgresql_restart_mid_stage_loses_nothing_and_repeats_nothing(
             service.send_signal(signal.SIGTERM)
             service.wait(timeout=15)
     log = log_path.read_text()
+    print("\n".join(line for line in log.splitlines() if "database" in line.lower()))
     counts = Counter(item.rcpt_tos[0] for item in of_stage(relay, "notice"))
     after = sum(1 for item in of_stage(relay, "notice") if item.received_at > restarted_at)
     print(f"\nPostgreSQL restarted mid-stage: {after} notices after it, {len(counts)} partners")

@@ -16,6 +16,9 @@ REPEAT_EVERY = 60.0
 # Reconnecting to a database that went away: the first wait, and the longest.
 FIRST_WAIT = 0.1
 LONGEST_WAIT = 2.0
+# After a restart each held connection finds itself cut in turn: a loss this soon
+# after the database came back is the same outage, not one more to shout about.
+SAME_OUTAGE = 10.0
 
 
 class FaultLog:
@@ -25,6 +28,8 @@ class FaultLog:
         self._path = path
         self._last: dict[str, float] = {}
         self._lost_at: float | None = None
+        self._back_at = float("-inf")
+        self._quiet = False
 
     def report(self, exc: Exception, doing: str) -> None:
         message = str(describe_fault(exc, self._path))
@@ -44,20 +49,26 @@ class FaultLog:
         if self._lost_at is not None:
             return
         self._lost_at = time.monotonic()
+        self._quiet = self._lost_at - self._back_at < SAME_OUTAGE
+        if self._quiet:
+            return
+        cause = getattr(exc, "orig", None) or exc
         log.critical(
-            "THE DATABASE CANNOT BE REACHED (%s, while %s): nothing is sent until it is back; "
+            "THE DATABASE CANNOT BE REACHED (%s; while %s): nothing is sent until it is back; "
             "what the relay already accepted is kept in memory and recorded when it is; "
             "reconnecting with backoff",
-            describe_fault(exc, self._path),
+            " ".join(str(cause).split()) or type(cause).__name__,
             doing,
         )
 
     def back(self) -> None:
         if self._lost_at is None:
             return
-        log.warning(
-            "the database is back after %.1fs: sending resumes", time.monotonic() - self._lost_at
-        )
+        self._back_at = time.monotonic()
+        if not self._quiet:
+            log.warning(
+                "the database is back after %.1fs: sending resumes", self._back_at - self._lost_at
+            )
         self._lost_at = None
 
 
