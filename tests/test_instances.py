@@ -465,3 +465,43 @@ async def test_a_slow_database_does_not_stall_the_smtp_sessions_on_the_event_loo
     assert worst < 0.2, "the loop waited on the database"
     assert Counter(item.rcpt_tos[0] for item in relay.received).keys() == set(crowd)
     assert states == Counter({DeliveryState.SENT: 40})
+
+
+def test_a_withdrawal_from_another_machine_is_acted_on_within_2s_by_one_of_two(
+    env: dict[str, str],
+    database: str,
+    pack_files: PackFiles,
+    tmp_path: Path,
+) -> None:
+    with (
+        StandInRelay() as relay,
+        closing(Store.open(database)) as store,
+        instances(service_env(env, database, relay), tmp_path, 2) as services,
+    ):
+        pids = {service.pid for service in services}
+        wait_for(lambda: live_pids(store) == pids, within=15, what="both instances up")
+        pack_id = cli_queue(service_env(env, database, relay), tmp_path, pack_files)
+        wait_for(lambda: len(of_stage(relay, "notice")) == 3, within=10, what="the notices")
+        withdrawn = subprocess.run(
+            [sys.executable, "-m", "embargo_bot", "cancel", pack_id, "--reason", "Postponed"],
+            env={**os.environ, **service_env(env, database, relay)},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert withdrawn.returncode == 0, withdrawn.stderr
+        wait_for(lambda: of_stage(relay, "withdrawn"), within=5, what="the withdrawal")
+        [committed] = [
+            entry.at
+            for entry in store.audit_entries()
+            if entry.pack_id == pack_id and entry.action == "withdrawn"
+        ]
+    first = min(item.received_at for item in of_stage(relay, "withdrawn"))
+    acted_in = (first - committed).total_seconds()
+    print(f"\nwithdrawn from the CLI while two instances run: acted on after {acted_in:.2f}s")
+    assert acted_in <= 2.0
+    assert Counter(item.rcpt_tos[0] for item in of_stage(relay, "withdrawn")) == Counter(
+        item.rcpt_tos[0] for item in of_stage(relay, "notice")
+    )
