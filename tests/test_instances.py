@@ -505,3 +505,29 @@ def test_a_withdrawal_from_another_machine_is_acted_on_within_2s_by_one_of_two(
     assert Counter(item.rcpt_tos[0] for item in of_stage(relay, "withdrawn")) == Counter(
         item.rcpt_tos[0] for item in of_stage(relay, "notice")
     )
+
+
+async def test_the_instance_that_loses_the_lift_closes_the_connections_it_opened_ahead(
+    database: str,
+    make_settings: Callable[..., Settings],
+    make_request: Callable[..., QueueRequest],
+) -> None:
+    lift = datetime.now(UTC) + timedelta(seconds=2)
+    with StandInRelay() as relay:
+        settings = make_settings(relay, database=database, smtp_connections=2)
+        with open_app(settings) as first, open_app(settings) as second:
+            pack = queue(first, make_request(lift=at(lift), notice_at=None))
+            live = first.store.stage_of(pack.id, StageKind.LIVE).id
+            runners = [first.runner(), second.runner()]
+            try:
+                for runner in runners:
+                    await runner.prepare(live)  # both make it ready: either may win the claim
+                await asyncio.sleep((lift - datetime.now(UTC)).total_seconds())
+                await asyncio.gather(*(runner.run(live, asyncio.Event()) for runner in runners))
+                left_open = [len(runner.take_warm(live)) for runner in runners]
+            finally:
+                for runner in runners:
+                    runner.close()
+            state = first.store.stage(live).state
+    assert state is StageState.DONE
+    assert left_open == [0, 0], "the loser kept its relay connections open"

@@ -232,6 +232,12 @@ class StageRunner:
             return None  # amended or moved since: build it afresh
         return prepared[2]
 
+    def _not_ours(self, stage_id: int) -> None:
+        """Another instance sends the stage: what was made ready ahead is let go, not left
+        holding relay connections (a relay may cap them per account)."""
+        self.close_warm(stage_id)
+        self._prepared.pop(stage_id, None)
+
     def take_warm(self, stage_id: int) -> list[RelaySession]:
         return self._warm.pop(stage_id, [])
 
@@ -260,11 +266,16 @@ class StageRunner:
                     log.warning("pack %s: %s skipped: %s", pack.id, stage.label, decision.reason)
             return
         if decision.action is not Action.SEND:
+            if stage.state is not StageState.SCHEDULED:
+                self._not_ours(stage.id)  # another instance has sent it, or is sending it
             return
         with self.store.transaction():
-            if not self.store.claim_stage(stage.id, self.owner, now, now + self.config.lease):
-                return
-            self.audit("stage started", pack.id, stage=stage.label, stage_id=stage.id)
+            claimed = self.store.claim_stage(stage.id, self.owner, now, now + self.config.lease)
+            if claimed:
+                self.audit("stage started", pack.id, stage=stage.label, stage_id=stage.id)
+        if not claimed:
+            self._not_ours(stage.id)
+            return
         # Re-read after the claim: the pack may have changed while we decided.
         pack, stage = self.store.get_pack(pack.id), self.store.stage(stage.id)
         session = StageSession(self.context, pack, stage, stop)
