@@ -1,4 +1,10 @@
-"""Notice throughput: one notice stage into smtp-sink, beside smtp-source doing the same."""
+"""Notice throughput: one notice stage into smtp-sink, beside plain aiosmtplib and smtp-source.
+
+Issue 12 settled the bound: aiosmtplib's own DATA path (two whole-message
+regular expressions and copies per message) is accepted, so the target is the
+stage against plain aiosmtplib ``sendmail`` of the same bytes over the same
+connections; smtp-source (C, Postfix's) is shown beside them for scale.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from pathlib import Path
 from errors import BenchError
 from figures import Figure
 from inprocess import serve_until_closed, stage_of
+from plain_client import plain_rate
 from postfix_tools import SmtpSink, smtp_source
 from workspace import PARTNER_DOMAIN, Workspace, workspace
 
@@ -20,8 +27,8 @@ from embargo_bot.domain.packs import DeliveryState, StageKind
 from embargo_bot.domain.times import utc_now
 
 PART = "notice throughput"
-TARGET_RATIO = 0.80
-SOURCE_RUNS = 3  # smtp-source takes about a second: the median of three steadies it
+TARGET_RATIO = 0.90  # of plain aiosmtplib
+SOURCE_RUNS = 3  # each takes about a second: the median of three steadies it
 
 
 def notice_message(space: Workspace, pack_id: str) -> bytes:
@@ -72,7 +79,17 @@ def measure(*, recipients: int = 1000, pdf_size: int = 100_000) -> list[Figure]:
                 ).rate
                 for _ in range(SOURCE_RUNS)
             ]
-            sink_before = sink.wait_for_messages(SOURCE_RUNS * recipients, within=5)
+            plain_rates = [
+                plain_rate(
+                    sink.port,
+                    message=message,
+                    count=recipients,
+                    connections=connections,
+                    sender=settings.sender_address,
+                )
+                for _ in range(SOURCE_RUNS)
+            ]
+            sink_before = sink.wait_for_messages(2 * SOURCE_RUNS * recipients, within=5)
 
             serve_until_closed(app, pack.id, StageKind.NOTICE, within=240)
             stage = stage_of(app, pack.id, StageKind.NOTICE)
@@ -90,19 +107,21 @@ def measure(*, recipients: int = 1000, pdf_size: int = 100_000) -> list[Figure]:
     accept_span = (accepted[-1] - accepted[0]).total_seconds()
     ours = len(sent) / stage_seconds
     theirs = statistics.median(source_rates)
-    ratio = ours / theirs
+    plain = statistics.median(plain_rates)
+    ratio = ours / plain
     return [
         Figure(PART, "message on the wire (one notice)", len(message) / 1000, "KB", 1),
         Figure(PART, "connections (smtp-source -s, service default)", connections, ""),
         Figure(PART, "notices recorded as accepted / sent to", len(sent), f"/ {recipients:,}"),
         Figure(PART, "messages counted by the sink / recorded", sink_got, f"/ {len(deliveries):,}"),
         Figure(PART, "smtp-source (median of 3 runs)", theirs, "msg/s"),
+        Figure(PART, "plain aiosmtplib sendmail, same bytes (median of 3)", plain, "msg/s"),
         Figure(PART, "embargo-bot notice stage, start to finish", ours, "msg/s"),
         Figure(PART, "embargo-bot, first to last accepted", (len(sent) - 1) / accept_span, "msg/s"),
         Figure(PART, "embargo-bot stage wall time", stage_seconds, "s", 2),
         Figure(
             PART,
-            "ratio embargo-bot / smtp-source",
+            "ratio embargo-bot / plain aiosmtplib",
             100 * ratio,
             "%",
             target=f">= {TARGET_RATIO:.0%}",

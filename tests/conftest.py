@@ -445,25 +445,12 @@ class Cli:
 
 @pytest.fixture
 def cli(
-    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
     tmp_path: Path,
-    lists_dir: Path,
-    key: str,
     pack_files: PackFiles,
     capsys: pytest.CaptureFixture[str],
 ) -> Cli:
     """The environment a user sets, and a store that already holds one good pack."""
-    values = {
-        "EMBARGO_BOT_DATABASE": str(tmp_path / "store.db"),
-        "EMBARGO_BOT_RECIPIENTS_DIR": str(lists_dir),
-        "EMBARGO_BOT_KEY": key,
-        "EMBARGO_BOT_FROM": "Organised Crime Unit <ocu@example.org>",
-        "EMBARGO_BOT_SMTP_HOST": "127.0.0.1",
-        "EMBARGO_BOT_SMTP_SECURITY": "none",
-        "EMBARGO_BOT_REQUIRE_CLEARANCE": "false",
-    }
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
     work = tmp_path / "hostile"
     work.mkdir()
     cli = Cli(tmp_path / "store.db", pack_files, work, capsys)

@@ -27,6 +27,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
+from embargo_bot.domain.text_safety import text_problem
+
 Security = Literal["tls", "starttls", "none"]
 
 # A relay may return the whole embargoed PDF with the report. The report's
@@ -250,7 +252,7 @@ def _capabilities(imap: imaplib.IMAP4) -> frozenset[str]:
 
 
 def _quote(folder: str) -> str:
-    if not folder or any(ord(c) > 126 or ord(c) < 32 for c in folder):
+    if not folder or not folder.isascii() or text_problem(folder) is not None:
         # Non-ASCII names need IMAP's modified UTF-7 (RFC 3501 5.1.3): not supported.
         raise MailboxError(f"IMAP folder name {folder!r}: use printable ASCII only")
     return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'

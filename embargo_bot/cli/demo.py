@@ -52,13 +52,15 @@ The refreshed strategy commits partners to:
 - make better use of data across agencies
 - support communities to resist exploitation
 
+[Read the strategy](#) on the Scottish Government's website.
+
 > "Organised crime affects every community. Working as one, we can
 > disrupt it earlier." (Example quote for the demonstration.)
 """
 
 _SOCIAL = (
     "Today partners published a refreshed strategy to tackle serious organised crime. "
-    "Read how agencies will work together. #SOC"
+    "Read how agencies will work together: [the strategy](#) #SOC"
 )
 
 

@@ -23,6 +23,8 @@ from urllib.parse import SplitResult, urlsplit
 
 import idna
 
+from embargo_bot.domain.text_safety import first_unsafe
+
 EXAMPLE = "e.g. https://www.gov.scot/isbn/9781802019445"
 
 
@@ -84,14 +86,17 @@ _NOT_IN_LINKS = frozenset('<>"`{}|^')
 
 
 def _character_problem(url: str) -> str | None:
+    unsafe = first_unsafe(url)
+    if unsafe is not None:
+        return unsafe.describe()
     for ch in url:
         category = unicodedata.category(ch)
         if ch == " ":
             return "contains a space; copy the link from the publication's address bar"
         if category[0] in "CZ":
-            # Controls, format characters (bidi controls, zero-width spaces), separators:
-            # none belongs in a link, and each can make it read as something else.
-            return f"contains the invisible or control character U+{ord(ch):04X}; remove it"
+            # What text may hold but a link never does (zero-width and other format
+            # characters, unusual spaces): each can make a link read as something else.
+            return f"contains the invisible character U+{ord(ch):04X}; remove it"
         if ch == "\\":
             return "contains a backslash, which browsers read as '/'; write '/'"
         if ch in _NOT_IN_LINKS:
