@@ -128,7 +128,8 @@ class Service:
             raise describe_fault(exc, self._store.path) from exc
         finally:
             scheduler.shutdown(wait=False)
-            self._clear_heartbeat()
+            # On the thread that writes the beats, so that no beat can land after it.
+            await self._off_loop(self._clear_heartbeat)
             self._runner.close_warm()
             running = dict(self._running)
             if running:
@@ -160,9 +161,9 @@ class Service:
                 seconds,
             )
 
-    def _clear_heartbeat(self) -> None:
+    def _clear_heartbeat(self, store: Store) -> None:
         """At a clean stop: neither live nor dead, so nobody waits for its beat to age."""
-        self._store.instance_stopped(self._runner.owner, self._clock())
+        store.instance_stopped(self._runner.owner, self._clock())
 
     def _left_over(self, stage_ids: list[int]) -> str:
         """What the stages stopped part-way still have to send, for the stop's log line."""
