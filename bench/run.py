@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import fanout
+import instances
 import lift
 import list_cost
 import memory
@@ -38,7 +39,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["startup", "throughput", "lift", "memory", "list-cost", "fanout"],
+        choices=["startup", "throughput", "lift", "memory", "list-cost", "fanout", "instances"],
         help="run only this part (may be repeated)",
     )
     parser.add_argument(
@@ -64,6 +65,7 @@ def parts(args: argparse.Namespace) -> dict[str, Callable[[], list[Figure]]]:
         "memory": lambda: memory.measure(budget=args.memory_budget),
         "list-cost": list_cost.measure,
         "fanout": fanout.measure,
+        "instances": instances.measure,
     }
     return {name: every[name] for name in every if not args.only or name in args.only}
 

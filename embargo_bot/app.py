@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from embargo_bot.delivery.link_schedule import LinkWatchRules
     from embargo_bot.delivery.scheduler import Service
     from embargo_bot.delivery.stage_runner import StageRunner
+    from embargo_bot.delivery.store_thread import StoreThread
     from embargo_bot.messages.builder import MessageBuilder
     from embargo_bot.messages.mime import Sender
     from embargo_bot.messages.rendering import Renderer
@@ -180,6 +181,7 @@ class App:
         )
         owner = new_owner_id()
         return StageRunner(
+            thread=self.store_thread(),
             builder=self.messages,
             config=config,
             clock=self.clock,
@@ -189,6 +191,13 @@ class App:
             ),
             gate=self.link_gate(owner, link_rules),
         )
+
+    def store_thread(self) -> StoreThread:
+        """A second connection to the store, on a thread of its own, for calls off the loop."""
+        from embargo_bot.delivery.store_thread import StoreThread
+
+        target, group = store_target(self.settings), self.settings.shared_group
+        return StoreThread(lambda: Store.open(target, group=group, create=False))
 
     def service(self, link_rules: LinkWatchRules | None = None) -> Service:
         from embargo_bot.delivery.scheduler import Service

@@ -37,7 +37,7 @@ from embargo_bot.security.vault import new_key
 from embargo_bot.settings import Settings, load_settings
 
 # Real servers the tests start themselves: a publication site over HTTPS, Dovecot.
-pytest_plugins = ["servers.https_site", "servers.dovecot"]
+pytest_plugins = ["servers.https_site", "servers.dovecot", "servers.postgres"]
 
 RELEASE_SECRET = "Kestrel-Harbour-7 is the operation name nobody may see early."
 PDF_SECRET = "PDF-ONLY-MARKER-Quillwort-42"

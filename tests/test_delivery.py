@@ -294,8 +294,10 @@ async def test_a_rate_limit_is_kept_by_the_relays_clock_and_no_limit_is_not_slow
             await wait_until(lambda: stage_closed(app, pack.id, StageKind.NOTICE))
     limited = sorted(r.received_at for r in relay.received if stage_of(r) == "notice")
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(limited)]
-    # 120 a minute is one every 0.5 s, whatever the number of connections.
-    assert len(limited) == 5 and min(gaps) >= 0.45, gaps
+    # 120 a minute is one every 0.5 s, whatever the number of connections. The first
+    # message's time at the relay includes opening its connection, which a loaded
+    # machine can stretch: its gap to the second may be shorter, never the spacing after.
+    assert len(limited) == 5 and min(gaps[1:]) >= 0.45 and sum(gaps) >= 1.8, gaps
 
     with (
         StandInRelay() as relay,

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 # aiosmtplib holds about three copies of a message while it sends it (line
 # endings normalised, the end-of-data marker added, the transport's buffer);
@@ -14,16 +15,35 @@ from contextlib import asynccontextmanager
 IN_FLIGHT_BYTES = 32 * 1024 * 1024
 
 
+class SlotBook(Protocol):
+    """Send slots shared with other instances (through the store): see ``shared_rate``."""
+
+    async def take(self, interval: float) -> float:
+        """Take the next slot ``interval`` after the last one taken; the seconds to wait."""
+        ...
+
+
 class RateLimiter:
     """At most ``per_minute`` sends a minute, evenly spaced, shared by every connection.
 
     Relays such as Microsoft 365 cap a mailbox at 30 messages a minute;
     spacing sends evenly keeps under the cap without bursts it would refuse.
+    The cap is the relay account's: with a ``book`` the slots are shared with
+    every other instance that sends as that account.
     """
 
-    def __init__(self, per_minute: int | None) -> None:
+    def __init__(self, per_minute: int | None, book: SlotBook | None = None) -> None:
         self._interval = 0.0 if per_minute is None else 60.0 / per_minute
         self._next_slot = 0.0
+        self._book = book
+
+    async def next_wait(self) -> float:
+        """Take the next send slot, this instance's or the shared one; the seconds to wait."""
+        if not self._interval:
+            return 0.0
+        if self._book is None:
+            return self.reserve()
+        return await self._book.take(self._interval)
 
     def reserve(self) -> float:
         """Take the next send slot; the seconds to wait for it."""

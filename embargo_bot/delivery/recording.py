@@ -15,6 +15,7 @@ from embargo_bot.delivery.outgoing import Outgoing
 from embargo_bot.delivery.pacing import RelayGate
 from embargo_bot.delivery.retry import RetryPolicy
 from embargo_bot.delivery.smtp_errors import relay_problem
+from embargo_bot.delivery.store_thread import StoreThread, on_store
 from embargo_bot.domain.outcomes import Outcome, OutcomeKind
 from embargo_bot.domain.packs import Delivery, DeliveryState, Stage, StageKind
 from embargo_bot.domain.times import Clock
@@ -42,10 +43,17 @@ class AttemptRecorder:
         # The relay problem last logged: said once per outage, not once per connection.
         self._reported: str | None = None
 
-    def record(
-        self, message: Outgoing, outcomes: tuple[Outcome, ...], built: BuiltMessage
+    async def record(
+        self,
+        message: Outgoing,
+        outcomes: tuple[Outcome, ...],
+        built: BuiltMessage,
+        thread: StoreThread | None = None,
     ) -> tuple[float | None, Outgoing | None]:
-        """Record one message's outcomes; the monotonic time to try again, and for whom."""
+        """Record one message's outcomes; the monotonic time to try again, and for whom.
+
+        The commit runs on ``thread``, off the event loop, when there is one.
+        """
         now = self.clock()
         if any(outcome.kind is OutcomeKind.ACCEPTED for outcome in outcomes):
             self.gate.reopen()
@@ -56,26 +64,35 @@ class AttemptRecorder:
             if outcome.kind is OutcomeKind.TEMPORARY
         ]
         retry_at = self._retry_time(temporary, now) if temporary else None
-        with self.store.transaction():
-            for delivery, outcome in zip(message.deliveries, outcomes, strict=True):
-                if outcome.kind is OutcomeKind.ACCEPTED:
-                    state = DeliveryState.SENT
-                elif outcome.kind is OutcomeKind.TEMPORARY and retry_at is not None:
-                    state = DeliveryState.PENDING
-                else:
-                    state = DeliveryState.FAILED
-                self.store.record_attempt(
-                    self.stage.id,
-                    delivery.email,
-                    outcome,
-                    now,
-                    state=state,
-                    retry_at=retry_at if state is DeliveryState.PENDING else None,
-                    version=built.version,
-                    lift_seq=built.lift_seq,
-                )
-                if state is DeliveryState.FAILED:
-                    log.warning("%s to %s failed: %s", self.label, delivery.email, outcome.reply)
+        states = []
+        for outcome in outcomes:
+            if outcome.kind is OutcomeKind.ACCEPTED:
+                states.append(DeliveryState.SENT)
+            elif outcome.kind is OutcomeKind.TEMPORARY and retry_at is not None:
+                states.append(DeliveryState.PENDING)
+            else:
+                states.append(DeliveryState.FAILED)
+
+        def write(store: Store) -> None:
+            with store.transaction():
+                for delivery, outcome, state in zip(
+                    message.deliveries, outcomes, states, strict=True
+                ):
+                    store.record_attempt(
+                        self.stage.id,
+                        delivery.email,
+                        outcome,
+                        now,
+                        state=state,
+                        retry_at=retry_at if state is DeliveryState.PENDING else None,
+                        version=built.version,
+                        lift_seq=built.lift_seq,
+                    )
+
+        await on_store(thread, self.store, write)
+        for delivery, outcome, state in zip(message.deliveries, outcomes, states, strict=True):
+            if state is DeliveryState.FAILED:
+                log.warning("%s to %s failed: %s", self.label, delivery.email, outcome.reply)
         if retry_at is None:
             return None, None
         again = message.carrying(delivery.email for delivery, _ in temporary)

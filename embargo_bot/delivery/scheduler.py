@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
@@ -29,13 +29,22 @@ from embargo_bot.delivery import heartbeat
 from embargo_bot.delivery.held_waves import HeldWaves
 from embargo_bot.delivery.retention import purge_expired
 from embargo_bot.delivery.stage_runner import StageRunner
+from embargo_bot.delivery.store_faults import next_wait
+from embargo_bot.delivery.store_thread import on_store
 from embargo_bot.domain.errors import EmbargoBotError, StoreError
-from embargo_bot.domain.packs import StageKind
+from embargo_bot.domain.packs import Stage, StageKind
 from embargo_bot.domain.times import Clock
 from embargo_bot.lists.catalogue import UNREADABLE, list_fingerprint
-from embargo_bot.store import STORE_FAULTS, Store, describe_fault, is_disk_full
+from embargo_bot.store import (
+    STORE_FAULTS,
+    Store,
+    describe_fault,
+    is_connection_lost,
+    is_disk_full,
+)
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 LISTS_SEEN = "lists_seen"
 # How long before the lift the live email is made ready to go.
@@ -133,7 +142,8 @@ class Service:
             self._stop.set()
             await asyncio.gather(*jobs, return_exceptions=True)
             scheduler.shutdown(wait=False)
-            self._clear_heartbeat()
+            # On the thread that writes the beats, so that no beat can land after it.
+            await self._off_loop(self._clear_heartbeat)
             self._runner.close_warm()
             for watch in self._watching.values():
                 watch.cancel()
@@ -144,12 +154,13 @@ class Service:
                     "waiting for %d stage(s) to stop after their message in flight", len(running)
                 )
                 await asyncio.gather(*running.values(), return_exceptions=True)
+            self._runner.close()
             if self._runner.gate is not None:
                 await self._runner.gate.aclose()
             log.info("service stopped%s", self._left_over(list(running)))
 
-    def _beat(self) -> None:
-        self._store.record_heartbeat(
+    def _beat(self, store: Store | None = None) -> None:
+        (store or self._store).record_heartbeat(
             self._runner.owner, self._clock(), host=socket.gethostname(), pid=os.getpid()
         )
 
@@ -169,9 +180,9 @@ class Service:
                 seconds,
             )
 
-    def _clear_heartbeat(self) -> None:
+    def _clear_heartbeat(self, store: Store) -> None:
         """At a clean stop: neither live nor dead, so nobody waits for its beat to age."""
-        self._store.instance_stopped(self._runner.owner, self._clock())
+        store.instance_stopped(self._runner.owner, self._clock())
 
     def _left_over(self, stage_ids: list[int]) -> str:
         """What the stages stopped part-way still have to send, for the stop's log line."""
@@ -185,22 +196,33 @@ class Service:
         seen_version: int | None = None
         since_full = since_held = FULL_SYNC_EVERY
         beat_due = self._clock()
+        backoff = 0.0  # while the database server is away
         while not self._stop.is_set():
             self._check_store_file()
             try:
                 if self._clock() >= beat_due:
-                    self._beat()
+                    await self._off_loop(self._beat)
                     beat_due = self._clock() + heartbeat.BEAT_EVERY
                 if since_held >= HELD_CHECK_EVERY:
                     since_held = 0.0
                     self._resync |= self._held.check()
-                version = self._store.data_version()
+                version = await self._off_loop(lambda store: store.data_version())
                 if version != seen_version or self._resync or since_full >= FULL_SYNC_EVERY:
-                    self._sync(scheduler)
+                    self._sync(scheduler, await self._off_loop(self._runnable))
                     if since_full >= FULL_SYNC_EVERY or seen_version is None:
                         self._housekeeping()
                     seen_version, since_full, self._resync = version, 0.0, False
+                backoff = 0.0
+                self._runner.faults.back()
             except STORE_FAULTS as exc:
+                if is_connection_lost(exc):
+                    # Reconnect with backoff, then re-read everything: a job that fired
+                    # meanwhile found no store, and its stage is still to be run.
+                    self._runner.faults.lost(exc, "keeping the timetable")
+                    self._resync, backoff = True, next_wait(backoff)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), timeout=backoff)
+                    continue
                 if not is_disk_full(exc, self._store.path):
                     raise
                 # Nothing recorded is lost: this poll's work is done again at the next,
@@ -221,9 +243,17 @@ class Service:
                 "Put the store back (or set EMBARGO_BOT_DATABASE to it) and start it again"
             )
 
-    def _sync(self, scheduler: AsyncIOScheduler) -> None:
-        self._reclaim_abandoned()
-        wanted = {str(stage.id): stage for stage in self._store.runnable_stages()}
+    def _off_loop(self, work: Callable[[Store], T]) -> Awaitable[T]:
+        """The poll's store calls, on the store's own thread: a slow database stalls no
+        SMTP session."""
+        return on_store(self._runner.thread, self._store, work)
+
+    def _runnable(self, store: Store) -> list[Stage]:
+        self._reclaim_abandoned(store)
+        return store.runnable_stages()
+
+    def _sync(self, scheduler: AsyncIOScheduler, runnable: list[Stage]) -> None:
+        wanted = {str(stage.id): stage for stage in runnable}
         now = self._clock()
         gate = self._runner.gate
         for stage in list(wanted.values()):
@@ -286,15 +316,15 @@ class Service:
                     value,
                 )
 
-    def _reclaim_abandoned(self) -> None:
+    def _reclaim_abandoned(self, store: Store) -> None:
         host, pid = socket.gethostname(), os.getpid()
         dead = [
             owner
-            for owner in self._store.stage_owners()
+            for owner in store.stage_owners()
             if is_dead_local_owner(owner, host=host, pid=pid)
         ]
-        reclaimed = self._store.reclaim_abandoned(self._clock(), dead)
-        reclaimed += self._store.reclaim_from_dead(self._clock(), stale_after=heartbeat.GONE_AFTER)
+        reclaimed = store.reclaim_abandoned(self._clock(), dead)
+        reclaimed += store.reclaim_from_dead(self._clock(), stale_after=heartbeat.GONE_AFTER)
         if reclaimed:
             log.warning("resuming %d stage(s) left unfinished by a stopped instance", reclaimed)
 

@@ -20,9 +20,11 @@ from embargo_bot.delivery.link_gate import LinkGate
 from embargo_bot.delivery.pacing import ByteBudget, RateLimiter
 from embargo_bot.delivery.retry import RetryPolicy
 from embargo_bot.delivery.rules import Action, decide
+from embargo_bot.delivery.shared_rate import SharedSlots
 from embargo_bot.delivery.smtp import RelayConfig, RelaySession
 from embargo_bot.delivery.stage_session import SendingContext, StageSession
 from embargo_bot.delivery.store_faults import FaultLog
+from embargo_bot.delivery.store_thread import StoreThread
 from embargo_bot.domain.errors import EmbargoBotError
 from embargo_bot.domain.packs import (
     NewDelivery,
@@ -101,6 +103,7 @@ class StageRunner:
         owner: str,
         audit: Auditor,
         gate: LinkGate | None = None,
+        thread: StoreThread | None = None,
     ) -> None:
         # None: EMBARGO_BOT_LINK_CHECK=false, the live email goes without checking the page.
         self.gate = gate
@@ -110,8 +113,11 @@ class StageRunner:
         self.clock = clock
         self.owner = owner
         self.audit = audit
-        # One limiter for the whole instance: the relay's cap is per sender, not per stage.
-        self.limiter = RateLimiter(config.rate_per_minute)
+        # One limiter for the whole instance: the relay's cap is per sender, not per stage;
+        # with ``slots``, one for every instance, as the relay counts.
+        self.thread = thread
+        slots = SharedSlots(thread) if thread is not None else None
+        self.limiter = RateLimiter(config.rate_per_minute, slots)
         self.budget = ByteBudget()
         self._prepared: dict[int, tuple[int, int, BuiltMessage]] = {}
         self._warm: dict[int, list[RelaySession]] = {}
@@ -130,6 +136,7 @@ class StageRunner:
             audit=audit,
             faults=self.faults,
             max_recipients=config.max_recipients,
+            thread=thread,
         )
         # Lists' display names by key, for a shared message's To: (read with the lists).
         self._list_names: dict[str, str] = {}
@@ -257,8 +264,20 @@ class StageRunner:
             return None  # amended or moved since: build it afresh
         return prepared[2]
 
+    def _not_ours(self, stage_id: int) -> None:
+        """Another instance sends the stage: what was made ready ahead is let go, not left
+        holding relay connections (a relay may cap them per account)."""
+        self.close_warm(stage_id)
+        self._prepared.pop(stage_id, None)
+
     def take_warm(self, stage_id: int) -> list[RelaySession]:
         return self._warm.pop(stage_id, [])
+
+    def close(self) -> None:
+        """At the service's stop, once its stages have ended."""
+        self.close_warm()
+        if self.thread is not None:
+            self.thread.close()
 
     def close_warm(self, stage_id: int | None = None) -> None:
         """Close connections opened ahead for a stage (or all) that did not use them."""
@@ -279,13 +298,18 @@ class StageRunner:
                     log.warning("pack %s: %s skipped: %s", pack.id, stage.label, decision.reason)
             return
         if decision.action is not Action.SEND:
+            if stage.state is not StageState.SCHEDULED:
+                self._not_ours(stage.id)  # another instance has sent it, or is sending it
             return
         gated = self.gate is not None and stage.kind is StageKind.LIVE and self.gate.applies(pack)
         lease = self.gate.claim_lease() if gated and self.gate is not None else self.config.lease
         with self.store.transaction():
-            if not self.store.claim_stage(stage.id, self.owner, now, now + lease):
-                return
-            self.audit("stage started", pack.id, stage=stage.label, stage_id=stage.id)
+            claimed = self.store.claim_stage(stage.id, self.owner, now, now + lease)
+            if claimed:
+                self.audit("stage started", pack.id, stage=stage.label, stage_id=stage.id)
+        if not claimed:
+            self._not_ours(stage.id)
+            return
         # Re-read after the claim: the pack may have changed while we decided.
         pack, stage = self.store.get_pack(pack.id), self.store.stage(stage.id)
         if gated and self.gate is not None:

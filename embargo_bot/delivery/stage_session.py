@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -29,6 +30,8 @@ from embargo_bot.delivery.retry import RetryPolicy
 from embargo_bot.delivery.rules import may_send, message_date
 from embargo_bot.delivery.smtp import RelayConfig, RelaySession
 from embargo_bot.delivery.store_faults import FaultLog
+from embargo_bot.delivery.store_thread import StoreThread
+from embargo_bot.delivery.store_wait import DatabaseWatch
 from embargo_bot.delivery.work_queue import DeliveryQueue
 from embargo_bot.domain.bounces import BOUNCE_NOTE
 from embargo_bot.domain.outcomes import Outcome, OutcomeKind
@@ -84,6 +87,8 @@ class SendingContext:
     faults: FaultLog
     # Envelope recipients a message may carry (EMBARGO_BOT_SMTP_MAX_RECIPIENTS).
     max_recipients: int = 1
+    # Where the per-message record runs, off the event loop (None: on it, in tests).
+    thread: StoreThread | None = None
 
 
 class StageSession:
@@ -102,6 +107,8 @@ class StageSession:
         self.recorder = AttemptRecorder(
             context.store, context.clock, context.retry, stage, self.label
         )
+        # Nothing more goes to the relay while its outcome could not be recorded.
+        self.database = DatabaseWatch(context.faults, stop)
 
     @property
     def label(self) -> str:
@@ -200,9 +207,24 @@ class StageSession:
                     self._halt("the clock is before the lift: nothing more goes until it lifts")
                     await queue.done(message)
                     return
+                if not self.database.ok.is_set():
+                    await self.database.until_back(self.stop, self.halt)
+                    if self.stop.is_set() or self.halt.is_set():
+                        await queue.done(message)  # left pending for the next run
+                        return
                 # Waits end early on a stop: a backoff must not hold up a clean shutdown.
                 await self._pause(self.recorder.gate.remaining())
-                await self._pause(context.limiter.reserve())  # the relay's cap counts messages
+                try:
+                    # The relay's cap counts messages; with a shared rate the slot is the store's.
+                    wait = await self.database.persist(
+                        "taking a send slot", context.limiter.next_wait
+                    )
+                except STORE_FAULTS as exc:
+                    context.faults.report(exc, f"taking a send slot for {self.label}")
+                    self._halt("the store cannot be written")
+                    await queue.done(message)
+                    return
+                await self._pause(wait)
                 if self.halt.is_set():
                     await queue.done(message)  # left pending for the next run
                     return
@@ -214,8 +236,12 @@ class StageSession:
                     return
                 async with context.budget.hold(len(built.message.body)):
                     outcomes = await self._offer(message, built, session)
+                record = functools.partial(
+                    self.recorder.record, message, outcomes, built, context.thread
+                )
                 try:
-                    retry_at, again = self.recorder.record(message, outcomes, built)
+                    # An outcome the relay gave is kept until the database takes it.
+                    retry_at, again = await self.database.persist(f"recording {self.label}", record)
                 except STORE_FAULTS as exc:
                     # Left pending: sent again when the store can be written, never lost.
                     await self._store_fault(exc, queue, message)
@@ -291,7 +317,11 @@ class StageSession:
             try:
                 if not self._still_ours():
                     return
+                self.database.back()
             except STORE_FAULTS as exc:
+                # Seen here within half a second: the workers stop handing messages over.
+                if self.database.lost(exc, f"watching {self.label}"):
+                    continue
                 self.context.faults.report(exc, f"watching {self.label}")
                 self._halt("the store cannot be written")
                 return

@@ -11,7 +11,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from embargo_bot.domain.errors import StoreError
 
@@ -26,6 +26,19 @@ def _words(exc: Exception) -> str:
     """The driver's own words: SQLAlchemy's wrapper adds the statement and a link."""
     cause = getattr(exc, "orig", None) or exc
     return " ".join(str(cause).split()) or type(cause).__name__
+
+
+def is_connection_lost(exc: Exception) -> bool:
+    """The database server went away (restarted, unreachable): wait for it, it is no bug.
+
+    SQLite's operational errors (a lock, a full disk) are about the file, not a server.
+    """
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    cause = getattr(exc, "orig", None)
+    return isinstance(exc, OperationalError | InterfaceError) and not isinstance(
+        cause, sqlite3.Error
+    )
 
 
 def is_disk_full(exc: Exception, path: Path | None = None) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     Column,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -203,6 +204,15 @@ instances = Table(
     Column("heartbeat_at", Text, nullable=False),
     Column("stopped_at", Text),
     Index("instances_by_heartbeat", "heartbeat_at"),
+)
+
+# One row per shared rate limit: the next send slot, in seconds since the epoch,
+# taken and advanced in one short transaction by whichever instance sends next.
+rate_slots = Table(
+    "rate_slots",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("next_at", Float, nullable=False),
 )
 
 PACK_COLUMNS = (
