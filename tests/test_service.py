@@ -221,7 +221,8 @@ async def test_a_refused_recipient_is_recorded_failed_with_the_server_reason(
     assert states["one@beta.example"].state is DeliveryState.FAILED
     assert states["one@beta.example"].reply == "550 5.1.1 Mailbox unavailable"
     assert {states[e].state for e in EXPECTED - {"one@beta.example"}} == {DeliveryState.SENT}
-    assert len(relay.received) == 2
+    # The notices only: the stage's delivery report may go before the service stops.
+    assert len(of_stage(relay.received, StageKind.NOTICE)) == 2
     assert detail == "2 sent, 1 failed"
 
 
@@ -251,7 +252,7 @@ async def test_a_stage_reuses_a_few_connections_rather_than_one_per_message(
         pack = queue(app, make_request(lists="many"))
         async with running(app):
             await wait_until(lambda: stage_closed(app, pack.id, StageKind.NOTICE))
-    assert len(relay.received) == 40
+    assert len(of_stage(relay.received, StageKind.NOTICE)) == 40
     assert 1 <= handler.sessions <= 3
 
 

@@ -114,19 +114,4 @@ class InstanceQueries(DeliveryQueries):
                 instances.c.heartbeat_at < to_storage(now - stale_after),
             )
         )
-        abandoned = (stages.c.state == StageState.SENDING.value, stages.c.owner.in_(gone))
-        with self._write() as connection:
-            picked = (
-                connection.execute(
-                    select(stages.c.id).where(*abandoned).with_for_update(skip_locked=True)
-                )
-                .scalars()
-                .all()
-            )
-            if not picked:
-                return 0
-            return connection.execute(
-                update(stages)
-                .where(stages.c.id.in_(picked), *abandoned)
-                .values(state=StageState.SCHEDULED.value, owner=None, lease_until=None)
-            ).rowcount
+        return self._put_back(stages.c.owner.in_(gone))

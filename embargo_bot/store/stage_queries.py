@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import exists, or_, select, text, update
+from sqlalchemy import ColumnElement, exists, or_, select, text, update
 
 from embargo_bot.domain.errors import StoreError
 from embargo_bot.domain.packs import NewStage, PackState, Stage, StageKind, StageState
@@ -183,6 +183,15 @@ class StageQueries(PackQueries):
     def reclaim_abandoned(self, now: datetime, dead_owners: Sequence[str] = ()) -> int:
         """Put back stages whose sender died: its lease ran out, or it is known dead."""
         abandoned = or_(stages.c.lease_until < to_storage(now), stages.c.owner.in_(dead_owners))
+        return self._put_back(abandoned)
+
+    def _put_back(self, abandoned: ColumnElement[bool]) -> int:
+        """Sending stages matching ``abandoned`` back to scheduled, for any instance to claim.
+
+        Rows are picked ``FOR UPDATE SKIP LOCKED`` (nothing on SQLite), so two
+        instances reclaiming at once never wait on each other; the UPDATE's own
+        conditions are what make it safe.
+        """
         sending = stages.c.state == StageState.SENDING.value
         with self._write() as connection:
             picked = (
