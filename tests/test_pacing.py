@@ -119,4 +119,17 @@ async def test_the_rate_limiter_spaces_sends_evenly() -> None:
     start = time.monotonic()
     for _ in range(100):
         assert unlimited.reserve() == 0.0
+        assert unlimited.until_handing() == 0.0
     assert time.monotonic() - start < 0.05
+
+
+async def test_a_message_held_up_after_its_slot_pushes_the_next_one_back() -> None:
+    limiter = RateLimiter(per_minute=600)  # one every 0.1 s
+    first, second = limiter.reserve(), limiter.reserve()  # two connections, a slot each
+    assert first == 0.0 and 0.09 <= second <= 0.1
+    await asyncio.sleep(0.15)  # the first is held up past the second's slot
+    assert limiter.until_handing() == 0.0
+    handed = time.monotonic()
+    # The second's slot has passed, but it still goes a whole spacing after the first.
+    await asyncio.sleep(limiter.until_handing())
+    assert time.monotonic() - handed >= 0.099

@@ -35,6 +35,7 @@ class RateLimiter:
     def __init__(self, per_minute: int | None, book: SlotBook | None = None) -> None:
         self._interval = 0.0 if per_minute is None else 60.0 / per_minute
         self._next_slot = 0.0
+        self._last_handed = -float("inf")
         self._book = book
 
     async def next_wait(self) -> float:
@@ -44,6 +45,21 @@ class RateLimiter:
         if self._book is None:
             return self.reserve()
         return await self._book.take(self._interval)
+
+    def until_handing(self) -> float:
+        """The seconds to wait before handing a message to the relay, taking that moment.
+
+        A slot is taken before the work of sending (the store, the budget, the
+        message's own headers); a message held up in that work must not then reach
+        the relay hard on the heels of the next one, which the relay would count as
+        a burst. So this instance never hands two messages closer than the spacing:
+        a delay only ever makes the next one later."""
+        if not self._interval:
+            return 0.0
+        now = time.monotonic()
+        handing = max(now, self._last_handed + self._interval)
+        self._last_handed = handing
+        return handing - now
 
     def reserve(self) -> float:
         """Take the next send slot; the seconds to wait for it."""

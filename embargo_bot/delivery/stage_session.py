@@ -225,6 +225,7 @@ class StageSession:
                     await queue.done(message)
                     return
                 await self._pause(wait)
+                await self._pause(context.limiter.until_handing())
                 if self.halt.is_set():
                     await queue.done(message)  # left pending for the next run
                     return
