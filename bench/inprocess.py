@@ -12,7 +12,7 @@ from embargo_bot.domain.packs import OPEN_STAGE_STATES, Stage, StageKind
 
 # How often to look at the store: often enough that the service stops soon
 # after the stage ends, rarely enough not to compete with it for the loop.
-_POLL = 0.05
+_POLL = 0.25
 
 
 def stage_of(app: App, pack_id: str, kind: StageKind) -> Stage:

@@ -38,6 +38,7 @@ from conftest import (
 
 from embargo_bot.app import open_app
 from embargo_bot.devtools.standin_relay import Received, StandInRelay
+from embargo_bot.domain.outcomes import Outcome, OutcomeKind
 from embargo_bot.domain.packs import DeliveryState, StageKind, StageState
 from embargo_bot.officials.intake import QueueRequest
 from embargo_bot.settings import Settings
@@ -531,3 +532,36 @@ async def test_the_instance_that_loses_the_lift_closes_the_connections_it_opened
             state = first.store.stage(live).state
     assert state is StageState.DONE
     assert left_open == [0, 0], "the loser kept its relay connections open"
+
+
+async def test_a_live_email_made_ready_ahead_is_read_again_if_another_instance_began_it(
+    database: str,
+    make_settings: Callable[..., Settings],
+    make_request: Callable[..., QueueRequest],
+) -> None:
+    lift = datetime.now(UTC) + timedelta(seconds=1.5)
+    with StandInRelay() as relay:
+        settings = make_settings(relay, database=database)
+        with open_app(settings) as ours, open_app(settings) as other:
+            pack = queue(ours, make_request(lift=at(lift), notice_at=None))
+            live = ours.store.stage_of(pack.id, StageKind.LIVE).id
+            runner = ours.runner()
+            try:
+                await runner.prepare(live)  # reads who is pending, ahead of the lift
+                await asyncio.sleep((lift - datetime.now(UTC)).total_seconds())
+                # Another instance starts the live email at the lift, sends one, and stops.
+                now = datetime.now(UTC)
+                assert other.store.claim_stage(live, "other", now, now + timedelta(seconds=30))
+                [first, *rest] = other.store.deliveries(pack.id, stage_id=live)
+                accepted = Outcome(OutcomeKind.ACCEPTED, 250, "2.0.0 queued")
+                other.store.record_attempt(
+                    live, first.email, accepted, now, state=DeliveryState.SENT, version=1
+                )
+                assert other.store.release_stage(live, "other")
+                await runner.run(live, asyncio.Event())
+            finally:
+                runner.close()
+    # What was read ahead is stale: the one already sent is not sent again.
+    assert sorted(item.rcpt_tos[0] for item in of_stage(relay, "live")) == sorted(
+        delivery.email for delivery in rest
+    )

@@ -12,11 +12,15 @@ the same message, in this run or after a restart.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from embargo_bot.delivery.batches import PendingRecipient, split_into_batches
-from embargo_bot.domain.packs import Delivery, StageKind
+from embargo_bot.domain.packs import Delivery, DeliveryState, Stage, StageKind
+from embargo_bot.store import Store
+
+# Lists' display names by key, for a shared message's To:.
+ListNames = Callable[[Collection[str]], Mapping[str, str]]
 
 # Partners' stages; a report, test or alert goes to one person, addressed to them.
 BATCHED_KINDS = frozenset(
@@ -57,6 +61,17 @@ class Outgoing:
             if delivery.email in keep
         )
         return replace(self, deliveries=kept)
+
+
+def plan_stage(
+    store: Store, stage: Stage, max_recipients: int, list_names: ListNames | None
+) -> list[Outgoing]:
+    """The messages that send a stage's deliveries still pending, read from the store."""
+    pending = store.deliveries(stage.pack_id, stage_id=stage.id, state=DeliveryState.PENDING)
+    names: Mapping[str, str] = {}
+    if list_names and max_recipients > 1 and stage.kind in BATCHED_KINDS:
+        names = list_names({delivery.list_key for delivery in pending})
+    return plan_messages(pending, stage.kind, max_recipients, names)
 
 
 def plan_messages(

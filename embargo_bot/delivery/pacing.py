@@ -38,6 +38,10 @@ class RateLimiter:
         self._last_handed = -float("inf")
         self._book = book
 
+    @property
+    def limited(self) -> bool:
+        return bool(self._interval)
+
     async def next_wait(self) -> float:
         """Take the next send slot, this instance's or the shared one; the seconds to wait."""
         if not self._interval:

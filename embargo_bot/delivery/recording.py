@@ -15,7 +15,7 @@ from embargo_bot.delivery.outgoing import Outgoing
 from embargo_bot.delivery.pacing import RelayGate
 from embargo_bot.delivery.retry import RetryPolicy
 from embargo_bot.delivery.smtp_errors import relay_problem
-from embargo_bot.delivery.store_thread import StoreThread, on_store
+from embargo_bot.delivery.store_thread import StoreThread, commit_on_store
 from embargo_bot.domain.outcomes import Outcome, OutcomeKind
 from embargo_bot.domain.packs import Delivery, DeliveryState, Stage, StageKind
 from embargo_bot.domain.times import Clock
@@ -52,7 +52,8 @@ class AttemptRecorder:
     ) -> tuple[float | None, Outgoing | None]:
         """Record one message's outcomes; the monotonic time to try again, and for whom.
 
-        The commit runs on ``thread``, off the event loop, when there is one.
+        The commit runs on ``thread``, off the event loop, when there is one, shared
+        with the outcomes other connections record meanwhile.
         """
         now = self.clock()
         if any(outcome.kind is OutcomeKind.ACCEPTED for outcome in outcomes):
@@ -89,7 +90,7 @@ class AttemptRecorder:
                         lift_seq=built.lift_seq,
                     )
 
-        await on_store(thread, self.store, write)
+        await commit_on_store(thread, self.store, write)
         for delivery, outcome, state in zip(message.deliveries, outcomes, states, strict=True):
             if state is DeliveryState.FAILED:
                 log.warning("%s to %s failed: %s", self.label, delivery.email, outcome.reply)

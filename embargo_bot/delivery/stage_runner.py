@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from embargo_bot.delivery.link_gate import LinkGate
+from embargo_bot.delivery.outgoing import Outgoing, plan_stage
 from embargo_bot.delivery.pacing import ByteBudget, RateLimiter
 from embargo_bot.delivery.retry import RetryPolicy
 from embargo_bot.delivery.rules import Action, decide
@@ -78,6 +79,17 @@ def alert_for(stage_id: int, now: datetime) -> NewStage:
 
 
 @dataclass(frozen=True)
+class Prepared:
+    """The live email made ready just before the lift, for the pack as it was then."""
+
+    version: int
+    lift_seq: int
+    built: BuiltMessage
+    # Its messages, from the deliveries pending then: good only if nobody has sent since.
+    planned: list[Outgoing]
+
+
+@dataclass(frozen=True)
 class DispatchConfig:
     """How this instance sends: the relay, and how hard and how long to push it."""
 
@@ -119,7 +131,7 @@ class StageRunner:
         slots = SharedSlots(thread) if thread is not None else None
         self.limiter = RateLimiter(config.rate_per_minute, slots)
         self.budget = ByteBudget()
-        self._prepared: dict[int, tuple[int, int, BuiltMessage]] = {}
+        self._prepared: dict[int, Prepared] = {}
         self._warm: dict[int, list[RelaySession]] = {}
         self.faults = FaultLog(self.store.path)
         self.context = SendingContext(
@@ -242,10 +254,11 @@ class StageRunner:
             return
         try:
             self.fix_recipients(pack, stage)
-            self._prepared[stage.id] = (
+            self._prepared[stage.id] = Prepared(
                 pack.version,
                 pack.lift_seq,
                 self.builder.build(pack, stage),
+                plan_stage(self.store, stage, self.config.max_recipients, self.list_names),
             )
         except EmbargoBotError as exc:
             log.warning("pack %s: could not prepare the live email ahead: %s", pack.id, exc)
@@ -258,11 +271,14 @@ class StageRunner:
         if self.gate is not None:
             await self.gate.warm(pack)
 
-    def take_prepared(self, pack: Pack, stage: Stage) -> BuiltMessage | None:
+    def take_prepared(self, pack: Pack, stage: Stage) -> Prepared | None:
         prepared = self._prepared.pop(stage.id, None)
-        if prepared is None or prepared[:2] != (pack.version, pack.lift_seq):
+        if prepared is None or (prepared.version, prepared.lift_seq) != (
+            pack.version,
+            pack.lift_seq,
+        ):
             return None  # amended or moved since: build it afresh
-        return prepared[2]
+        return prepared
 
     def _not_ours(self, stage_id: int) -> None:
         """Another instance sends the stage: what was made ready ahead is let go, not left
@@ -323,12 +339,16 @@ class StageRunner:
                 # meet a dead one and put a partner back by a retry's backoff.
                 self.close_warm(stage.id)
             pack, stage = self.store.get_pack(pack.id), self.store.stage(stage.id)
+        # Our claim stamped the start: nobody has sent any of it, so what was read ahead holds.
+        untouched = stage.started_at == now
         session = StageSession(self.context, pack, stage, stop)
         try:
             if not self.fix_recipients(pack, stage):
                 return  # held: the scheduler releases it once its lists are valid
-            built = self.take_prepared(pack, stage) or self.builder.build(pack, stage)
+            prepared = self.take_prepared(pack, stage)
+            built = prepared.built if prepared else self.builder.build(pack, stage)
         except EmbargoBotError as exc:
             session.fail(str(exc))
             return
-        await session.send(built, self.take_warm(stage.id), self.list_names)
+        planned = prepared.planned if prepared and untouched else None
+        await session.send(built, self.take_warm(stage.id), self.list_names, planned)

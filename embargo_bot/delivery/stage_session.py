@@ -18,12 +18,11 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
-from embargo_bot.delivery.outgoing import BATCHED_KINDS, Outgoing, plan_messages
+from embargo_bot.delivery.outgoing import ListNames, Outgoing, plan_stage
 from embargo_bot.delivery.pacing import ByteBudget, RateLimiter
 from embargo_bot.delivery.recording import AttemptRecorder
 from embargo_bot.delivery.retry import RetryPolicy
@@ -36,7 +35,6 @@ from embargo_bot.delivery.work_queue import DeliveryQueue
 from embargo_bot.domain.bounces import BOUNCE_NOTE
 from embargo_bot.domain.outcomes import Outcome, OutcomeKind
 from embargo_bot.domain.packs import (
-    DeliveryState,
     NewStage,
     Pack,
     PackState,
@@ -123,22 +121,21 @@ class StageSession:
         self,
         built: BuiltMessage,
         warm: list[RelaySession],
-        list_names: Callable[[Collection[str]], Mapping[str, str]] | None = None,
+        list_names: ListNames | None = None,
+        planned: list[Outgoing] | None = None,
     ) -> None:
         """Send to every pending recipient over reused connections, then close the stage.
 
-        ``list_names`` gives lists' display names by key, for a shared message's To:.
+        ``planned``: the messages, read and planned ahead (the live email, just
+        before the lift) by the instance that has now claimed the stage afresh.
         """
-        context, store = self.context, self.store
-        pending = store.deliveries(
-            self.pack.id, stage_id=self.stage.id, state=DeliveryState.PENDING
-        )
-        names: Mapping[str, str] = {}
-        if list_names and context.max_recipients > 1 and self.stage.kind in BATCHED_KINDS:
-            names = list_names({delivery.list_key for delivery in pending})
-        messages = plan_messages(pending, self.stage.kind, context.max_recipients, names)
+        context = self.context
+        messages = planned
+        if messages is None:
+            messages = plan_stage(self.store, self.stage, context.max_recipients, list_names)
+        recipients = sum(len(message.deliveries) for message in messages)
         started = time.monotonic()
-        log.info("%s started: %d to send in %d message(s)", self.label, len(pending), len(messages))
+        log.info("%s started: %d to send in %d message(s)", self.label, recipients, len(messages))
         queue = DeliveryQueue((self._ready_at(m), m) for m in messages)
         watcher = asyncio.create_task(self._watch(queue))
         try:
@@ -214,18 +211,8 @@ class StageSession:
                         return
                 # Waits end early on a stop: a backoff must not hold up a clean shutdown.
                 await self._pause(self.recorder.gate.remaining())
-                try:
-                    # The relay's cap counts messages; with a shared rate the slot is the store's.
-                    wait = await self.database.persist(
-                        "taking a send slot", context.limiter.next_wait
-                    )
-                except STORE_FAULTS as exc:
-                    context.faults.report(exc, f"taking a send slot for {self.label}")
-                    self._halt("the store cannot be written")
-                    await queue.done(message)
+                if context.limiter.limited and not await self._take_slot(queue, message):
                     return
-                await self._pause(wait)
-                await self._pause(context.limiter.until_handing())
                 if self.halt.is_set():
                     await queue.done(message)  # left pending for the next run
                     return
@@ -248,6 +235,20 @@ class StageSession:
                     await self._store_fault(exc, queue, message)
                     return
                 await queue.done(message, retry_at=retry_at, again=again)
+
+    async def _take_slot(self, queue: DeliveryQueue[Outgoing], message: Outgoing) -> bool:
+        """Wait for the message's send slot; False (the message put back) if it cannot go."""
+        try:
+            # The relay's cap counts messages; with a shared rate the slot is the store's.
+            wait = await self.database.persist("taking a send slot", self.context.limiter.next_wait)
+        except STORE_FAULTS as exc:
+            self.context.faults.report(exc, f"taking a send slot for {self.label}")
+            self._halt("the store cannot be written")
+            await queue.done(message)
+            return False
+        await self._pause(wait)
+        await self._pause(self.context.limiter.until_handing())
+        return True
 
     async def _store_fault(
         self, exc: Exception, queue: DeliveryQueue[Outgoing], message: Outgoing

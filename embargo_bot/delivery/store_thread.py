@@ -4,18 +4,25 @@ A slow or restarting database must not stall the event loop, where every SMTP
 session of every stage runs: a stalled loop lets relays time the sessions out.
 A ``Store`` is for one thread, so this one is opened, used and closed only on
 its own single worker thread, and calls queue for it in order.
+
+Each connection of a stage records each message's outcome before it sends the
+next. ``commit`` puts the outcomes that arrive while one commit runs into the
+next one: a commit, and a wake of this thread, for several messages, not each.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from embargo_bot.store import Store
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class StoreThread:
@@ -24,11 +31,74 @@ class StoreThread:
         self._store: Store | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embargo-store")
         self._closed = False
+        # Commits waiting for the thread, and whether a job to take them is queued.
+        self._lock = threading.Lock()
+        self._waiting: list[_Commit] = []
+        self._taking = False
 
     async def call(self, work: Callable[[Store], T]) -> T:
         """``work(store)`` on the store's thread; the loop goes on meanwhile."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._thread, self._run, work)
+
+    async def commit(self, work: Callable[[Store], T]) -> T:
+        """``work(store)`` on the store's thread, in one transaction with the commits
+        that queued while the thread was busy; each caller gets its own result.
+
+        If the shared commit fails, each is tried alone, so one caller's error is
+        never another's and nothing is half written.
+        """
+        loop = asyncio.get_running_loop()
+        waiting = _Commit(work, loop.create_future())
+        with self._lock:
+            self._waiting.append(waiting)
+            start = not self._taking
+            self._taking = True
+        if start:
+            self._thread.submit(self._take_commits, loop)
+        return await waiting.done  # type: ignore[no-any-return]
+
+    def _take_commits(self, loop: asyncio.AbstractEventLoop) -> None:
+        while True:
+            with self._lock:
+                group, self._waiting = self._waiting, []
+                if not group:
+                    self._taking = False
+                    return
+            if self._store is None:
+                try:
+                    self._store = self._open_store()
+                except Exception as exc:  # each caller handles the fault as its own
+                    for waiting in group:
+                        waiting.fail(loop, exc)
+                    continue
+            self._commit(self._store, group, loop)
+
+    @staticmethod
+    def _commit(store: Store, group: list[_Commit], loop: asyncio.AbstractEventLoop) -> None:
+        results = StoreThread._together(store, group) if len(group) > 1 else None
+        if results is not None:
+            for waiting, result in zip(group, results, strict=True):
+                waiting.succeed(loop, result)
+            return
+        for waiting in group:
+            try:
+                with store.transaction():
+                    result = waiting.work(store)
+            except Exception as exc:
+                waiting.fail(loop, exc)
+            else:
+                waiting.succeed(loop, result)
+
+    @staticmethod
+    def _together(store: Store, group: list[_Commit]) -> list[Any] | None:
+        """Every work of ``group`` in one commit; None if it failed (nothing was written)."""
+        try:
+            with store.transaction():
+                return [waiting.work(store) for waiting in group]
+        except Exception as exc:  # each is tried alone next, and gets its own outcome
+            log.debug("a shared commit failed (%s); trying each alone", type(exc).__name__)
+            return None
 
     def _run(self, work: Callable[[Store], T]) -> T:
         if self._store is None:
@@ -46,6 +116,37 @@ class StoreThread:
         if self._store is not None:
             self._store.close()
             self._store = None
+
+
+class _Commit:
+    """One caller's work for a shared commit, and the future it waits on."""
+
+    def __init__(self, work: Callable[[Store], Any], done: asyncio.Future[Any]) -> None:
+        self.work = work
+        self.done = done
+
+    def succeed(self, loop: asyncio.AbstractEventLoop, result: object) -> None:
+        loop.call_soon_threadsafe(self._settle, result, None)
+
+    def fail(self, loop: asyncio.AbstractEventLoop, exc: BaseException) -> None:
+        loop.call_soon_threadsafe(self._settle, None, exc)
+
+    def _settle(self, result: object, exc: BaseException | None) -> None:
+        if self.done.done():  # the caller was cancelled (a stop): nobody waits for it
+            return
+        if exc is None:
+            self.done.set_result(result)
+        else:
+            self.done.set_exception(exc)
+
+
+async def commit_on_store(
+    thread: StoreThread | None, store: Store, work: Callable[[Store], T]
+) -> T:
+    """``work`` in a commit shared with others on ``thread``, else on ``store`` here."""
+    if thread is None:
+        return work(store)
+    return await thread.commit(work)
 
 
 async def on_store(thread: StoreThread | None, store: Store, work: Callable[[Store], T]) -> T:
