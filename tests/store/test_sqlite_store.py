@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import PackFiles, queue_args
 
 from embargo_bot.domain.errors import StoreError
 from embargo_bot.store import HEAD, Store, upgrade
@@ -134,31 +137,81 @@ def test_without_create_a_missing_store_is_an_error_and_nothing_is_made(tmp_path
     Store.open(path, create=False).close()
 
 
-def test_commands_creating_one_store_at_once_all_succeed(tmp_path: Path) -> None:
-    path = tmp_path / "race.db"
-    # Each process waits for a start file, then opens: as `run` and `queue` started together.
-    go = tmp_path / "go"
-    script = (
-        "import sys, time, pathlib\n"
-        "from embargo_bot.store import Store\n"
-        "go = pathlib.Path(sys.argv[2])\n"
-        "while not go.exists(): time.sleep(0.001)\n"
-        "store = Store.open(pathlib.Path(sys.argv[1]))\n"
-        "store.set_meta('opened by ' + sys.argv[3], b'1')\n"
-        "store.close()\n"
-    )
-    processes = [
+# Both run as subprocesses, with tests/store on their path for lock_pause.
+# The second opener (as `run` starting during a `queue`): warmed up, it says so,
+# then opens the store the moment the first is stopped half-way through creating it.
+SECOND = """\
+import pathlib, sys
+sys.path.insert(0, sys.argv[1])
+from lock_pause import wait_for
+from sqlalchemy import create_engine
+from embargo_bot.store import Store
+create_engine("sqlite://").connect().close()
+store_path, paused, ready = map(pathlib.Path, sys.argv[2:5])
+ready.touch()
+wait_for(paused)
+store = Store.open(store_path)
+store.set_meta("opened by the second", b"1")
+store.close()
+"""
+# The first opener, `Store.open` or `embargo-bot queue ARGS`: it stops inside SQLite
+# on its first RESERVED request, on a new store the switch to WAL, until the second
+# is ready and then switching too (or 0.5 s have passed: that takes milliseconds).
+FIRST = """\
+import pathlib, sys
+sys.path.insert(0, sys.argv[1])
+from lock_pause import pause_before_reserved
+store_path, paused, ready = map(pathlib.Path, sys.argv[2:5])
+pause_before_reserved(ready, paused, longest=0.5)
+if sys.argv[5:]:
+    from embargo_bot.cli.main import main
+    sys.exit(main(sys.argv[5:]))
+from embargo_bot.store import Store
+store = Store.open(store_path)
+store.set_meta("opened by the first", b"1")
+store.close()
+"""
+
+
+@pytest.mark.parametrize("first", ["Store.open", "embargo-bot queue"])
+def test_a_command_creating_the_store_survives_another_opening_it_meanwhile(
+    first: str, tmp_path: Path, env: dict[str, str], pack_files: PackFiles
+) -> None:
+    """Issue 9, fault 8: `run` starting while `queue` created the store failed the queue.
+
+    There SQLite cannot wait: the first holds SHARED from reading the new file and
+    needs RESERVED to switch it to WAL; the second holds RESERVED and waits for
+    that SHARED to go, so the first is told "database is locked" at once, busy
+    timeout or not. The creation lock keeps the second out until the store is made.
+    """
+    path = Path(env["EMBARGO_BOT_DATABASE"])
+    paused, ready = tmp_path / "paused", tmp_path / "ready"
+    common = [str(Path(__file__).parent), str(path), str(paused), str(ready)]
+    command = queue_args(pack_files, "--json") if first == "embargo-bot queue" else []
+    second, first_process = (
         subprocess.Popen(
-            [sys.executable, "-c", script, str(path), str(go), str(n)], stderr=subprocess.PIPE
+            [sys.executable, "-c", script, *common, *args],
+            env={**os.environ, **env},
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
-        for n in range(8)
-    ]
-    go.touch()
-    errors = [process.communicate(timeout=60)[1] for process in processes]
-    assert [process.returncode for process in processes] == [0] * 8, errors
-    store = Store.open(path)
+        for script, args in ((SECOND, []), (FIRST, command))
+    )
+    (_, second_err), (first_out, first_err) = (
+        process.communicate(timeout=30) for process in (second, first_process)
+    )
+    assert paused.exists(), "the first never reached the switch to WAL: nothing was tested"
+    assert first_process.returncode == 0 and not first_err, first_err
+    assert second.returncode == 0 and not second_err, second_err
+    store = Store.open(path, create=False)
     try:
-        assert all(store.meta(f"opened by {n}") == b"1" for n in range(8))
+        assert store.meta("opened by the second") == b"1"
+        if command:
+            assert [pack.id for pack in store.packs()] == [json.loads(first_out)["id"]]
+        else:
+            assert store.meta("opened by the first") == b"1"
     finally:
         store.close()
 
