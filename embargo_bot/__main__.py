@@ -1,5 +1,5 @@
 import sys
 
-from embargo_bot.cli.main import main
+from embargo_bot.cli.main import entry_point
 
-sys.exit(main())
+sys.exit(entry_point())

@@ -113,11 +113,11 @@ class App:
 
     @cached_property
     def signer(self) -> Signer | None:
-        from embargo_bot.security.smime import load_signer
-
         settings = self.settings
         if settings.smime_key is None or settings.smime_cert is None:
             return None
+        from embargo_bot.security.smime import load_signer
+
         return load_signer(settings.smime_key, settings.smime_cert, now=self.clock())
 
     def link_gate(self, owner: str, rules: LinkWatchRules | None = None) -> LinkGate | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import gc
 import json
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 from conftest import (
     LIVE_URL,
+    Cli,
     PacedHandler,
     PackFiles,
     at,
@@ -364,6 +366,33 @@ def test_python_dash_m_runs_the_cli() -> None:
     assert result.returncode == 0
     for command in ("queue", "list", "show", "cancel", "preview", "run", "demo", "keygen"):
         assert command in result.stdout
+
+
+def test_the_process_entry_point_writes_everything_and_exits_with_the_commands_code(
+    cli: Cli,
+) -> None:
+    """`python -m embargo_bot` skips the collector at exit: nothing written may depend on it."""
+    in_process = cli.run("list", "--json")
+    done = subprocess.run(
+        [sys.executable, "-m", "embargo_bot", "list", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == in_process[0] == 0
+    # The whole document, one pack in it (its countdowns move between the two runs).
+    assert [p["id"] for p in json.loads(done.stdout)] == [
+        p["id"] for p in json.loads(in_process[1])
+    ]
+    missing = subprocess.run(
+        [sys.executable, "-m", "embargo_bot", "show", "no-such-pack"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert missing.returncode == cli.run("show", "no-such-pack")[0] != 0
+    assert missing.stderr.startswith("embargo-bot: ") and missing.stderr.count("\n") == 1
+    assert gc.isenabled()  # main, called in this process, left the collector as it was
 
 
 def test_the_shipped_env_example_is_valid_and_documents_every_setting(tmp_path: Path) -> None:

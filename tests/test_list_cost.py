@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,38 @@ def test_queue_reads_only_the_lists_it_names_and_each_once(
     monkeypatch.setattr(catalogue, "parse_list", counting_parse)
     assert main(queue_args(pack_files, **{"--lists": "alpha"})) == 0, capsys.readouterr().err
     assert parsed == ["alpha"]
+
+
+def test_queue_loads_no_sending_stack_and_no_certificate_code_it_does_not_use(
+    env: dict[str, str], pack_files: PackFiles, tmp_path: Path
+) -> None:
+    """Without a signing key or a partner's certificate, X.509 and PKCS #7 stay unloaded."""
+    unused = ("aiosmtplib", "apscheduler", "alembic", "cryptography.x509", "psycopg")
+    unused += ("embargo_bot.security.smime", "sqlalchemy.dialects.postgresql")
+    script = (
+        "import sys, json\n"
+        "from embargo_bot.cli.main import main\n"
+        "code = main(json.loads(sys.argv[1]))\n"
+        f"unused = {unused!r}\n"
+        "loaded = {u for u in unused for m in sys.modules if m == u or m.startswith(u + '.')}\n"
+        "print(json.dumps([code, sorted(loaded)]))\n"
+    )
+    # A store made beforehand, as by an earlier `queue`: making one runs the migrations.
+    first = queue_args(pack_files, "--json", **{"--lists": "alpha"})
+    subprocess.run([sys.executable, "-m", "embargo_bot", *first], env=os.environ, check=True,
+                   capture_output=True)  # fmt: skip
+    args = queue_args(pack_files, "--json", **{"--lists": "alpha", "--title": "Another"})
+    done = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(args)],
+        cwd=tmp_path,
+        env=os.environ,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    code, loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert code == 0, done.stderr
+    assert loaded == []
 
 
 async def test_show_sums_up_each_stage_and_lists_recipients_only_when_asked(

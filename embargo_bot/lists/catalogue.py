@@ -25,7 +25,6 @@ from embargo_bot.lists.parse import (
     RecipientList,
     parse_list,
 )
-from embargo_bot.security.smime import load_recipient_certificate
 
 
 @dataclass(frozen=True)
@@ -179,6 +178,9 @@ def _check_certificates(recipient_list: RecipientList, now: datetime) -> list[Li
     for recipient in recipient_list.recipients:
         if recipient.certificate is None:
             continue
+        # Imported only for a list that names a certificate: X.509 is slow to import.
+        from embargo_bot.security.smime import load_recipient_certificate
+
         try:
             load_recipient_certificate(recipient.certificate, recipient.email, now=now)
         except ValueError as exc:

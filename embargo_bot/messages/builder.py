@@ -8,6 +8,7 @@ a template or content problem is found before anything is stored.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from embargo_bot.domain.bounces import is_bounce_alert
@@ -33,9 +34,13 @@ from embargo_bot.messages.rendering import (
     StageFacts,
     check_notice_hides_link,
 )
-from embargo_bot.security.smime import Signer, sign_entity
 from embargo_bot.security.vault import Vault
 from embargo_bot.store import Store
+
+# S/MIME (cryptography's X.509 and PKCS #7) is imported only to sign: `queue` without
+# a signing key need not pay for it.
+if TYPE_CHECKING:
+    from embargo_bot.security.smime import Signer
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,8 @@ class MessageBuilder:
         )
         if self.signer is None:
             return message
+        from embargo_bot.security.smime import sign_entity
+
         # Signed once per stage: the signature covers the body every recipient shares.
         return replace(message, body=sign_entity(message.body, self.signer))
 
