@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from embargo_bot.delivery.outgoing import Outgoing
@@ -20,7 +21,7 @@ from embargo_bot.domain.outcomes import Outcome, OutcomeKind
 from embargo_bot.domain.packs import Delivery, DeliveryState, Stage, StageKind
 from embargo_bot.domain.times import Clock
 from embargo_bot.messages.builder import BuiltMessage
-from embargo_bot.store import Store
+from embargo_bot.store import STORE_FAULTS, Store, is_locked
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,15 @@ class AttemptRecorder:
         outcomes: tuple[Outcome, ...],
         built: BuiltMessage,
         thread: StoreThread | None = None,
+        quick: Store | None = None,
     ) -> tuple[float | None, Outgoing | None]:
         """Record one message's outcomes; the monotonic time to try again, and for whom.
+
+        With ``quick`` (SQLite: ``Store.without_waiting``), committed here at once
+        when no other connection is writing: the store's thread, for all that it
+        keeps the loop from waiting on the database, takes the interpreter's lock
+        from the loop at every step of a commit, which costs the SMTP sessions
+        more than the commit itself. Another connection writing: the thread waits.
 
         The commit runs on ``thread``, off the event loop, when there is one, shared
         with the outcomes other connections record meanwhile.
@@ -90,7 +98,8 @@ class AttemptRecorder:
                         lift_seq=built.lift_seq,
                     )
 
-        await commit_on_store(thread, self.store, write)
+        if quick is None or not _written_at_once(quick, write):
+            await commit_on_store(thread, self.store, write)
         for delivery, outcome, state in zip(message.deliveries, outcomes, states, strict=True):
             if state is DeliveryState.FAILED:
                 log.warning("%s to %s failed: %s", self.label, delivery.email, outcome.reply)
@@ -126,3 +135,14 @@ class AttemptRecorder:
             return now if now < started + policy.window else None
         attempts = max(delivery.attempts for delivery, _ in temporary)
         return policy.next_try(attempt=attempts + 1, now=now, started=started)
+
+
+def _written_at_once(store: Store, write: Callable[[Store], None]) -> bool:
+    """``write`` on ``store`` now, unless the write lock is taken (False: nothing written)."""
+    try:
+        write(store)
+    except STORE_FAULTS as exc:
+        if is_locked(exc):
+            return False
+        raise
+    return True

@@ -149,6 +149,7 @@ class StageRunner:
             faults=self.faults,
             max_recipients=config.max_recipients,
             thread=thread,
+            quick=self.store.without_waiting() if thread is not None else None,
         )
         # Lists' display names by key, for a shared message's To: (read with the lists).
         self._list_names: dict[str, str] = {}
@@ -292,6 +293,8 @@ class StageRunner:
     def close(self) -> None:
         """At the service's stop, once its stages have ended."""
         self.close_warm()
+        if self.context.quick is not None:
+            self.context.quick.close()
         if self.thread is not None:
             self.thread.close()
 

@@ -29,7 +29,7 @@ from embargo_bot.delivery.retry import RetryPolicy
 from embargo_bot.delivery.rules import may_send, message_date
 from embargo_bot.delivery.smtp import RelayConfig, RelaySession
 from embargo_bot.delivery.store_faults import FaultLog
-from embargo_bot.delivery.store_thread import StoreThread
+from embargo_bot.delivery.store_thread import StoreThread, on_store
 from embargo_bot.delivery.store_wait import DatabaseWatch
 from embargo_bot.delivery.work_queue import DeliveryQueue
 from embargo_bot.domain.bounces import BOUNCE_NOTE
@@ -87,6 +87,8 @@ class SendingContext:
     max_recipients: int = 1
     # Where the per-message record runs, off the event loop (None: on it, in tests).
     thread: StoreThread | None = None
+    # SQLite: a connection that records on the loop when no other is writing.
+    quick: Store | None = None
 
 
 class StageSession:
@@ -225,7 +227,7 @@ class StageSession:
                 async with context.budget.hold(len(built.message.body)):
                     outcomes = await self._offer(message, built, session)
                 record = functools.partial(
-                    self.recorder.record, message, outcomes, built, context.thread
+                    self.recorder.record, message, outcomes, built, context.thread, context.quick
                 )
                 try:
                     # An outcome the relay gave is kept until the database takes it.
@@ -317,7 +319,9 @@ class StageSession:
                 self._halt("the service is stopping")
                 return
             try:
-                if not self._still_ours():
+                reason = await on_store(self.context.thread, self.store, self._why_not_ours)
+                if reason is not None:
+                    self._halt(reason)
                     return
                 self.database.back()
             except STORE_FAULTS as exc:
@@ -328,26 +332,24 @@ class StageSession:
                 self._halt("the store cannot be written")
                 return
 
-    def _still_ours(self) -> bool:
-        """Whether the stage may go on: False (and halted) if the pack changed or we lost it."""
+    def _why_not_ours(self, store: Store) -> str | None:
+        """Why the stage may not go on (the pack changed, or we lost it); None: it may,
+        and our claim is renewed. Runs on the store's thread: another connection
+        writing (a command, a second instance on SQLite) must not stall the loop."""
         context, pack, kind = self.context, self.pack, self.stage.kind
-        state, version, lift_seq = self.store.pack_state(pack.id)
+        state, version, lift_seq = store.pack_state(pack.id)
         if state is PackState.CANCELLED and kind not in _AFTER_WITHDRAWAL:
-            self._halt("the pack was withdrawn")
-            return False
+            return "the pack was withdrawn"
         if kind in (StageKind.NOTICE, StageKind.UPDATED) and version != pack.version:
-            self._halt("the pack was amended: restarting with the new version")
-            return False
+            return "the pack was amended: restarting with the new version"
         if kind in (StageKind.NOTICE, StageKind.UPDATED, StageKind.CHANGED) and (
             lift_seq != pack.lift_seq
         ):
-            self._halt("the embargo was rescheduled: restarting with the new lift")
-            return False
+            return "the embargo was rescheduled: restarting with the new lift"
         lease_until = context.clock() + context.lease
-        if not self.store.renew_lease(self.stage.id, context.owner, lease_until):
-            self._halt("another instance took over this stage")
-            return False
-        return True
+        if not store.renew_lease(self.stage.id, context.owner, lease_until):
+            return "another instance took over this stage"
+        return None
 
     def _halt(self, reason: str) -> None:
         if not self.halt.is_set():

@@ -28,6 +28,7 @@ from embargo_bot.store.faults import (
     describe_fault,
     is_connection_lost,
     is_disk_full,
+    is_locked,
 )
 from embargo_bot.store.instance_queries import InstanceStatus
 from embargo_bot.store.link_queries import LinkQueries
@@ -54,5 +55,6 @@ __all__ = [
     "describe_fault",
     "is_connection_lost",
     "is_disk_full",
+    "is_locked",
     "upgrade",
 ]

@@ -95,6 +95,16 @@ class StoreCore:
             raise
         return cls(engine, target)
 
+    def without_waiting(self) -> Self | None:
+        """Another connection to this SQLite store, whose writes fail at once
+        (``is_locked``) rather than wait while another connection writes, and
+        which never checkpoints: for a write that may run on the event loop only
+        if it cannot stall it. None on PostgreSQL, where every write may wait on
+        the network."""
+        if self.path is None:
+            return None
+        return type(self)(make_engine(self.target, waits=False), self.target)
+
     def file_problem(self) -> str | None:
         """Why the file at the store's path is no longer this open store (SQLite), if not."""
         if self.path is None or self._identity is None:

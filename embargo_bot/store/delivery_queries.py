@@ -77,6 +77,28 @@ _ADD_ATTEMPT = attempts.insert().from_select(
         bindparam("text", type_=Text),
     ).where(_THIS),
 )
+# PostgreSQL: both in one statement, one round trip to the server, not two.
+_RECORDED = _RECORD.returning(
+    deliveries.c.stage_id, deliveries.c.email, deliveries.c.attempts
+).cte("recorded")
+_RECORD_WITH_ATTEMPT = (
+    attempts.insert()
+    .from_select(
+        [column.name for column in ATTEMPT_COLUMNS],
+        select(
+            _RECORDED.c.stage_id,
+            _RECORDED.c.email,
+            _RECORDED.c.attempts,
+            bindparam("stamp", type_=Text),
+            bindparam("outcome", type_=Text),
+            bindparam("code", type_=Integer),
+            bindparam("text", type_=Text),
+        ),
+    )
+    .add_cte(_RECORDED)
+    # Its rowcount is not the driver's to give for an INSERT … SELECT: count what it added.
+    .returning(attempts.c.number)
+)
 
 
 class DeliveryQueries(StageQueries):
@@ -226,6 +248,8 @@ class DeliveryQueries(StageQueries):
             "text": outcome.text,
         }
         with self._write() as connection:
+            if self.dialect == "postgresql":
+                return len(connection.execute(_RECORD_WITH_ATTEMPT, params).all()) == 1
             recorded = connection.execute(_RECORD, params).rowcount
             if recorded:
                 connection.execute(_ADD_ATTEMPT, params)

@@ -38,11 +38,19 @@ _PRAGMAS = (
     "PRAGMA journal_size_limit = 1048576",
     "PRAGMA foreign_keys = ON",
 )
+# After _PRAGMAS, for a connection on the event loop: it must never block it.
+_NO_WAITING = (
+    "PRAGMA busy_timeout = 0",
+    # Folding the log into the file syncs the disk: left to the other connections.
+    "PRAGMA wal_autocheckpoint = 0",
+)
 
 
-def make_engine(target: StoreTarget) -> Engine:
+def make_engine(target: StoreTarget, *, waits: bool = True) -> Engine:
+    """``waits=False`` (SQLite): a write finding the lock taken fails at once, and
+    commits never run a checkpoint; see ``StoreCore.without_waiting``."""
     if target.path is not None:
-        return _sqlite_engine(target)
+        return _sqlite_engine(target, waits=waits)
     return create_engine(
         target.url,
         pool_pre_ping=True,
@@ -52,15 +60,17 @@ def make_engine(target: StoreTarget) -> Engine:
     )
 
 
-def _sqlite_engine(target: StoreTarget) -> Engine:
-    engine = create_engine(target.url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+def _sqlite_engine(target: StoreTarget, *, waits: bool) -> Engine:
+    busy_ms = BUSY_TIMEOUT_MS if waits else 0
+    pragmas = _PRAGMAS if waits else (*_PRAGMAS, *_NO_WAITING)
+    engine = create_engine(target.url, connect_args={"timeout": busy_ms / 1000})
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: object) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            for pragma in _PRAGMAS:
+            for pragma in pragmas:
                 cursor.execute(pragma)
         finally:
             cursor.close()

@@ -41,6 +41,16 @@ def is_connection_lost(exc: Exception) -> bool:
     )
 
 
+def is_locked(exc: Exception) -> bool:
+    """SQLite's write lock was held by another connection (SQLITE_BUSY, or LOCKED)."""
+    cause = getattr(exc, "orig", exc)
+    code = getattr(cause, "sqlite_errorcode", None)
+    if not isinstance(cause, sqlite3.OperationalError) or code is None:
+        return False
+    # The primary code: SQLITE_BUSY_SNAPSHOT and the like are kinds of busy too.
+    return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
 def is_disk_full(exc: Exception, path: Path | None = None) -> bool:
     """SQLITE_FULL; or an I/O error (making the log file failed) on a disk with no room."""
     text = _words(exc)
