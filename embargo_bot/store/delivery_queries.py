@@ -78,9 +78,9 @@ _ADD_ATTEMPT = attempts.insert().from_select(
     ).where(_THIS),
 )
 # PostgreSQL: both in one statement, one round trip to the server, not two.
-_RECORDED = _RECORD.returning(
-    deliveries.c.stage_id, deliveries.c.email, deliveries.c.attempts
-).cte("recorded")
+_RECORDED = _RECORD.returning(deliveries.c.stage_id, deliveries.c.email, deliveries.c.attempts).cte(
+    "recorded"
+)
 _RECORD_WITH_ATTEMPT = (
     attempts.insert()
     .from_select(
