@@ -43,7 +43,9 @@ class StoreCore:
     Like the connection it holds, a Store is for one thread: give each thread its own.
     """
 
-    def __init__(self, engine: Engine, target: StoreTarget) -> None:
+    def __init__(
+        self, engine: Engine, target: StoreTarget, identity: tuple[int, int] | None = None
+    ) -> None:
         self._engine = engine
         self.target = target
         self.path = target.path
@@ -54,7 +56,8 @@ class StoreCore:
         self._reader: Connection | None = None
         self._active: Connection | None = None
         self._depth = 0
-        self._identity = None if self.path is None else file_identity(self.path)
+        # Which file this store is, to notice it removed or replaced under us.
+        self._identity = identity
 
     @classmethod
     def open(
@@ -93,17 +96,24 @@ class StoreCore:
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine, target)
+        if path is None:
+            return cls(engine, target)
+        try:
+            identity = file_identity(path)
+        except OSError as exc:
+            engine.dispose()
+            problem = file_problem(path, (-1, -1)) or f"the store {path} cannot be read"
+            raise StoreError(f"{problem}; check EMBARGO_BOT_DATABASE") from exc
+        return cls(engine, target, identity)
 
     def without_waiting(self) -> Self | None:
         """Another connection to this SQLite store, whose writes fail at once
-        (``is_locked``) rather than wait while another connection writes, and
-        which never checkpoints: for a write that may run on the event loop only
-        if it cannot stall it. None on PostgreSQL, where every write may wait on
-        the network."""
+        (``is_locked``) rather than wait while another connection writes: for a
+        write that may run on the event loop only if it need not wait. None on
+        PostgreSQL, where every write may wait on the network."""
         if self.path is None:
             return None
-        return type(self)(make_engine(self.target, waits=False), self.target)
+        return type(self)(make_engine(self.target, waits=False), self.target, self._identity)
 
     def file_problem(self) -> str | None:
         """Why the file at the store's path is no longer this open store (SQLite), if not."""

@@ -38,17 +38,16 @@ _PRAGMAS = (
     "PRAGMA journal_size_limit = 1048576",
     "PRAGMA foreign_keys = ON",
 )
-# After _PRAGMAS, for a connection on the event loop: it must never block it.
-_NO_WAITING = (
-    "PRAGMA busy_timeout = 0",
-    # Folding the log into the file syncs the disk: left to the other connections.
-    "PRAGMA wal_autocheckpoint = 0",
-)
+# After _PRAGMAS, for a connection on the event loop: it must never wait for a lock.
+# Its commits still fold the log into the file every 1,000 pages, as SQLite's do
+# (a disk sync, a few milliseconds): it makes most commits, and left to the others
+# the log would grow until it filled a small disk.
+_NO_WAITING = ("PRAGMA busy_timeout = 0",)
 
 
 def make_engine(target: StoreTarget, *, waits: bool = True) -> Engine:
-    """``waits=False`` (SQLite): a write finding the lock taken fails at once, and
-    commits never run a checkpoint; see ``StoreCore.without_waiting``."""
+    """``waits=False`` (SQLite): a write finding the lock taken fails at once;
+    see ``StoreCore.without_waiting``."""
     if target.path is not None:
         return _sqlite_engine(target, waits=waits)
     return create_engine(
