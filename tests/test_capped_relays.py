@@ -126,7 +126,7 @@ async def test_no_partner_address_in_any_header_and_one_delivery_per_address_acr
     # alpha and beta both list shared@alpha.example (in different case).
     relay = StandInRelay()
     settings = make_settings(relay, smtp_max_recipients=10)
-    lift = (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0)
+    lift = (datetime.now(UTC) + timedelta(seconds=4)).replace(microsecond=0)
     with relay, open_app(settings) as app:
         pack = queue(app, make_request(lift=at(lift)))
         async with running(app):

@@ -160,7 +160,7 @@ async def test_reschedule_after_the_notice_tells_exactly_the_holders_and_moves_t
     app_with_relay: App, relay: StandInRelay, make_request: Callable[..., Any]
 ) -> None:
     app = app_with_relay
-    old_lift, new_lift = soon(2), soon(4)
+    old_lift, new_lift = soon(4), soon(6)
     pack = queue(app, make_request(lists="alpha", lift=at(old_lift)))
     async with running(app):
         await wait_until(lambda: stage_closed(app, pack.id, StageKind.NOTICE))

@@ -65,7 +65,7 @@ def test_an_unreadable_list_no_pack_uses_stops_nothing(
     break_the_folder(lists_dir, tmp_path)
     with StandInRelay() as relay:
         env = {**env, "EMBARGO_BOT_SMTP_PORT": str(relay.port)}
-        lift = datetime.now(UTC) + timedelta(seconds=3)
+        lift = datetime.now(UTC) + timedelta(seconds=6)
         code, _, err = run_cli(
             capsys, *queue_args(pack_files, **{"--lists": "alpha", "--lift": at(lift)}), "--json"
         )

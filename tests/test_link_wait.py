@@ -157,7 +157,9 @@ async def test_no_early_alert_while_the_page_is_not_up(publication_site: Publica
             rules=RULES,
         )
     assert not alerted and record.alerts == []
-    assert 4 <= len(record.seen) <= 5
+    # Every 100 ms for 450 ms: five checks, or four; one TLS handshake slowed by a loaded
+    # machine may cost one more, never the watch itself.
+    assert 3 <= len(record.seen) <= 5
     assert all(checked.checked_at < lift for checked, _ in record.seen)
     assert time.monotonic() - started < 1
 
