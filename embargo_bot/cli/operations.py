@@ -56,6 +56,10 @@ def lists_check_command(args: argparse.Namespace, console: Console) -> int:
 
 def run_command(args: argparse.Namespace, console: Console) -> int:
     del args, console
+    from embargo_bot.delivery.allocator import give_back_large_blocks
+
+    # Before the service allocates anything large: see the module for why.
+    give_back_large_blocks()
     settings = command_settings()
     configure_logging(settings.log_format)
     log = logging.getLogger("embargo_bot")

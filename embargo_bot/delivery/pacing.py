@@ -9,9 +9,12 @@ from contextlib import asynccontextmanager
 from typing import Protocol
 
 # aiosmtplib holds about three copies of a message while it sends it (line
-# endings normalised, the end-of-data marker added, the transport's buffer);
-# bounding the bytes in flight keeps a 20 MB attachment from multiplying by
-# the number of connections, while small messages still use every connection.
+# endings normalised, the end-of-data marker added, the transport's buffer),
+# and normalising the line endings peaks at about 4.5 times the message (a
+# bytes object a line, and a buffer of each for joining them). Bounding the
+# bytes in flight keeps a 20 MB attachment (27 MB a message: one in flight)
+# from multiplying by the number of connections, while small messages still
+# use every connection.
 IN_FLIGHT_BYTES = 32 * 1024 * 1024
 
 

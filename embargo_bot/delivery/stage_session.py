@@ -46,8 +46,7 @@ from embargo_bot.domain.reports import LEFT_OUT_NOTES
 from embargo_bot.domain.times import Clock
 from embargo_bot.messages.builder import BuiltMessage
 from embargo_bot.messages.link_alerts import AlertWords
-from embargo_bot.messages.mime import StageMessage
-from embargo_bot.messages.mime import personalise as personalise_message
+from embargo_bot.messages.mime import MessageCopies, personal_headers
 from embargo_bot.security.audit import Auditor
 from embargo_bot.security.smime import encrypt_entity, load_recipient_certificate
 from embargo_bot.store import STORE_FAULTS, Store
@@ -224,7 +223,7 @@ class StageSession:
                 except STORE_FAULTS as exc:
                     await self._store_fault(exc, queue, message)
                     return
-                async with context.budget.hold(len(built.message.body)):
+                async with context.budget.hold(built.copies.size):
                     outcomes = await self._offer(message, built, session)
                 record = functools.partial(
                     self.recorder.record, message, outcomes, built, context.thread, context.quick
@@ -263,23 +262,14 @@ class StageSession:
         self, message: Outgoing, built: BuiltMessage, session: RelaySession
     ) -> tuple[Outcome, ...]:
         """Hand one message to the relay: each recipient's outcome, in envelope order."""
-        first = message.first
         try:
-            stage_message = self._for_recipient(built.message, message)
+            data = self._personalised(built.copies, message)
         except ValueError as exc:
             # Never in clear to someone whose list says encrypt: fail instead.
             return (Outcome(OutcomeKind.PERMANENT, None, f"not sent: {exc}"),) * len(
                 message.deliveries
             )
-        data = personalise_message(
-            stage_message,
-            to_address=first.email,
-            to_name=first.name,
-            message_id=message.message_id,
-            date=message_date(self.stage.kind, self.pack, first.created_at),
-            to_group=message.to_group,
-        )
-        del stage_message
+        first = message.first
         # A VERP token names one delivery: a shared message is matched by its Message-ID.
         token = first.verp_token if len(message.deliveries) == 1 else None
         return await session.send(self.context.sender_address, message.envelope, data, token=token)
@@ -289,19 +279,28 @@ class StageSession:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.halt.wait(), timeout=seconds)
 
-    def _for_recipient(self, message: StageMessage, outgoing: Outgoing) -> StageMessage:
-        """The stage's message, encrypted to the recipient's certificate if they have one.
-
-        A certificate holder's message is always theirs alone (``plan_messages``)."""
+    def _personalised(self, copies: MessageCopies, outgoing: Outgoing) -> bytes:
+        """The message for these recipients, encrypted to the recipient's certificate if they
+        have one. A certificate holder's message is always theirs alone (``plan_messages``)."""
         delivery = outgoing.first
         if len(outgoing.deliveries) > 1 and any(d.certificate for d in outgoing.deliveries):
             raise ValueError("an encrypted message goes to its one recipient alone")
+        personal = personal_headers(
+            to_address=delivery.email,
+            to_name=delivery.name,
+            message_id=outgoing.message_id,
+            date=message_date(self.stage.kind, self.pack, delivery.created_at),
+            to_group=outgoing.to_group,
+        )
         if delivery.certificate is None:
-            return message
+            return copies.headed(personal)
         certificate = load_recipient_certificate(
             Path(delivery.certificate), delivery.email, now=self.context.clock()
         )
-        return replace(message, body=encrypt_entity(message.body, certificate))
+        message = copies.message()
+        encrypted = replace(message, body=encrypt_entity(message.body, certificate))
+        del message  # the clear copy goes before the encrypted one is sent
+        return encrypted.headed(personal)
 
     async def _watch(self, queue: DeliveryQueue[Outgoing]) -> None:
         """Keep the claim alive; stop if the pack is withdrawn or changes under this stage."""

@@ -20,6 +20,7 @@ from embargo_bot.messages.calendar import lift_event
 from embargo_bot.messages.link_alerts import early_alert
 from embargo_bot.messages.mime import (
     Enclosure,
+    MessageCopies,
     Sender,
     StageMessage,
     build_stage_message,
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 class BuiltMessage:
     """A stage's shared message, and what it tells holders (recorded per delivery)."""
 
-    message: StageMessage
+    copies: MessageCopies
     version: int | None
     lift_seq: int | None
 
@@ -116,7 +117,7 @@ class MessageBuilder:
         message = self.compose(pack, kind, content, facts=facts, seed=stage, enclosures=enclosures)
         holding = kind in (StageKind.NOTICE, StageKind.UPDATED, StageKind.CHANGED)
         return BuiltMessage(
-            message=message,
+            copies=MessageCopies(message),
             version=pack.version if kind in MATERIAL_KINDS else None,
             lift_seq=pack.lift_seq if holding else None,
         )

@@ -40,6 +40,10 @@ class StageMessage:
     common_headers: bytes
     body: bytes
 
+    def headed(self, personal: bytes) -> bytes:
+        """The whole message, after one recipient's own lines (``personal_headers``)."""
+        return b"".join((personal, self.common_headers, self.body))
+
 
 @dataclass(frozen=True)
 class Sender:
@@ -129,11 +133,32 @@ def personalise(
 ) -> bytes:
     """One message, ready for SMTP DATA: to one recipient, or to several as ``to_group``.
 
-    Three header lines written directly: building them through the email
-    package cost a millisecond a message, as much as the rest of the send.
     With ``to_group`` (a list's display name) the message carries several
     envelope recipients and ``To:`` is that name as an empty group, so no
     partner's address is in any header; ``to_address`` is then not written.
+    """
+    personal = personal_headers(
+        to_address=to_address,
+        to_name=to_name,
+        message_id=message_id,
+        date=date,
+        to_group=to_group,
+    )
+    return stage.headed(personal)
+
+
+def personal_headers(
+    *,
+    to_address: str,
+    to_name: str | None,
+    message_id: str,
+    date: datetime,
+    to_group: str | None = None,
+) -> bytes:
+    """The lines that differ between recipients: Date, Message-ID and To, in that order.
+
+    Written directly: building them through the email package cost a
+    millisecond a message, as much as the rest of the send.
     """
     if to_group is not None:
         to_line = group_to_line(to_group)
@@ -143,7 +168,62 @@ def personalise(
             to = to_address  # a name that long would break RFC 5322's line limit
         to_line = f"To: {to}\r\n".encode("ascii")
     personal = f"Date: {format_datetime(date)}\r\nMessage-ID: {message_id}\r\n"
-    return personal.encode("ascii") + to_line + stage.common_headers + stage.body
+    return personal.encode("ascii") + to_line
+
+
+class MessageCopies:
+    """Each recipient's copy of a stage's message, made from the copy handed out before.
+
+    A 20 MB PDF is 27 MB of base64 in every copy, and aiosmtplib holds the
+    copy it is given for the whole send (and makes several of its own). Kept
+    beside the stage's message, that copy would be a second 27 MB. Instead the
+    shared part is read from the last copy handed out, so only one copy of it
+    is held, however many recipients the stage has: once no send holds the
+    copy before, it goes.
+    """
+
+    def __init__(self, message: StageMessage) -> None:
+        self.pack_id = message.pack_id
+        self.kind = message.kind
+        self._headers_end = len(message.common_headers)
+        self.size = self._headers_end + len(message.body)
+        # The common headers and the body: first the stage's own, then inside the last copy.
+        self._shared: tuple[bytes | memoryview, ...] = (message.common_headers, message.body)
+
+    def personalise(
+        self,
+        *,
+        to_address: str,
+        to_name: str | None,
+        message_id: str,
+        date: datetime,
+        to_group: str | None = None,
+    ) -> bytes:
+        """The same bytes as ``personalise`` of the stage's message."""
+        return self.headed(
+            personal_headers(
+                to_address=to_address,
+                to_name=to_name,
+                message_id=message_id,
+                date=date,
+                to_group=to_group,
+            )
+        )
+
+    def headed(self, personal: bytes) -> bytes:
+        """A copy after one recipient's own lines (``personal_headers``); kept for the next."""
+        data = b"".join((personal, *self._shared))
+        self._shared = (memoryview(data)[len(personal) :],)
+        return data
+
+    def message(self) -> StageMessage:
+        """The stage's message, copied out: to encrypt it for one recipient."""
+        if len(self._shared) == 2:
+            headers, body = (bytes(part) for part in self._shared)
+        else:
+            shared = self._shared[0]
+            headers, body = bytes(shared[: self._headers_end]), bytes(shared[self._headers_end :])
+        return StageMessage(pack_id=self.pack_id, kind=self.kind, common_headers=headers, body=body)
 
 
 def group_to_line(display_name: str) -> bytes:

@@ -25,7 +25,7 @@ from embargo_bot.domain.packs import (
 from embargo_bot.lists.audience import audience, test_recipient
 from embargo_bot.lists.catalogue import load_lists
 from embargo_bot.lists.parse import Recipient
-from embargo_bot.messages.mime import new_message_id, personalise
+from embargo_bot.messages.mime import new_message_id
 
 # How long `preview --send-to` waits for a service that took its test send.
 TEST_SEND_WAIT = 60.0
@@ -55,8 +55,7 @@ def preview(app: App, pack_id: str, kinds: list[StageKind], out_dir: Path) -> li
         shared = _shared_messages(app, stage, addressees)
         for number, (recipient, message_id, date) in enumerate(addressees, start=1):
             message_id, group = shared.get(recipient.email, (message_id, None))
-            data = personalise(
-                built.message,
+            data = built.copies.personalise(
                 to_address=recipient.email,
                 to_name=recipient.name,
                 message_id=message_id,
