@@ -496,3 +496,21 @@ def assert_real_headers(data: bytes) -> EmailMessage:
         if part is not message:
             assert {name.lower() for name in part} <= PART_HEADERS, part.keys()
     return message
+
+
+@asynccontextmanager
+async def loop_lateness() -> AsyncIterator[list[tuple[float, float]]]:
+    """How late the event loop is, sampled every 20 ms while inside: (when, seconds late)."""
+    lags: list[tuple[float, float]] = []
+
+    async def tick() -> None:
+        while True:
+            began = time.monotonic()
+            await asyncio.sleep(0.02)
+            lags.append((began, time.monotonic() - began - 0.02))
+
+    ticker = asyncio.create_task(tick())
+    try:
+        yield lags
+    finally:
+        ticker.cancel()

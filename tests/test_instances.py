@@ -30,6 +30,7 @@ from conftest import (
     PacedHandler,
     PackFiles,
     at,
+    loop_lateness,
     queue,
     queue_args,
     wait_until,
@@ -429,14 +430,7 @@ async def test_a_slow_database_does_not_stall_the_smtp_sessions_on_the_event_loo
             pack = queue(app, make_request(lists="crowd"))
             stage_id = app.store.stage_of(pack.id, StageKind.NOTICE).id
             runner = app.runner()
-            lags: list[tuple[float, float]] = []
             window: list[float] = []
-
-            async def tick() -> None:
-                while True:
-                    began = time.monotonic()
-                    await asyncio.sleep(0.02)
-                    lags.append((began, time.monotonic() - began - 0.02))
 
             def hold_a_lock() -> None:
                 # Every record of an attempt waits for this; reads do not.
@@ -450,11 +444,10 @@ async def test_a_slow_database_does_not_stall_the_smtp_sessions_on_the_event_loo
                 await wait_until(lambda: len(relay.received) >= 10, within=10)
                 await asyncio.to_thread(hold_a_lock)
 
-            ticker = asyncio.create_task(tick())
             try:
-                await asyncio.gather(runner.run(stage_id, asyncio.Event()), slow_database())
+                async with loop_lateness() as lags:
+                    await asyncio.gather(runner.run(stage_id, asyncio.Event()), slow_database())
             finally:
-                ticker.cancel()
                 runner.close()
             states = Counter(d.state for d in app.store.deliveries(pack.id, stage_id=stage_id))
     during = [lag for began, lag in lags if window[0] <= began <= window[1]]

@@ -13,7 +13,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from conftest import PacedHandler, queue, wait_until, write_big_list
+from conftest import PacedHandler, loop_lateness, queue, wait_until, write_big_list
 
 from embargo_bot.app import open_app
 from embargo_bot.devtools.standin_relay import StandInRelay
@@ -34,15 +34,8 @@ async def test_another_writer_holding_the_store_does_not_stall_the_smtp_sessions
             pack = queue(app, make_request(lists="crowd"))
             stage_id = app.store.stage_of(pack.id, StageKind.NOTICE).id
             runner = app.runner()
-            lags: list[tuple[float, float]] = []
             window: list[float] = []
             holding = threading.Event()
-
-            async def tick() -> None:
-                while True:
-                    began = time.monotonic()
-                    await asyncio.sleep(0.02)
-                    lags.append((began, time.monotonic() - began - 0.02))
 
             def hold_the_write_lock() -> None:
                 # As a command writing (a queue, an approval) or a second instance would.
@@ -58,11 +51,10 @@ async def test_another_writer_holding_the_store_does_not_stall_the_smtp_sessions
                 await wait_until(lambda: len(relay.received) >= 10, within=10)
                 await asyncio.to_thread(hold_the_write_lock)
 
-            ticker = asyncio.create_task(tick())
             try:
-                await asyncio.gather(runner.run(stage_id, asyncio.Event()), another_writer())
+                async with loop_lateness() as lags:
+                    await asyncio.gather(runner.run(stage_id, asyncio.Event()), another_writer())
             finally:
-                ticker.cancel()
                 runner.close()
             states = Counter(d.state for d in app.store.deliveries(pack.id, stage_id=stage_id))
     during = [lag for began, lag in lags if window[0] <= began <= window[1]]
