@@ -13,7 +13,7 @@ import sys
 import time
 import unicodedata
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import policy
@@ -514,3 +514,34 @@ async def loop_lateness() -> AsyncIterator[list[tuple[float, float]]]:
         yield lags
     finally:
         ticker.cancel()
+
+
+async def loop_lateness_while_held(
+    app: App,
+    relay: StandInRelay,
+    stage_id: int,
+    hold: Callable[[], AbstractContextManager[object]],
+    *,
+    held_for: float = 1.5,
+) -> list[float]:
+    """Send the stage; once 10 messages are in, keep ``hold()`` entered for ``held_for``
+    seconds on a thread (a lock on the store). How late the loop was meanwhile, each 20 ms."""
+    runner = app.runner()
+    window: list[float] = []
+
+    def holding() -> None:
+        with hold():
+            window.append(time.monotonic())
+            time.sleep(held_for)
+            window.append(time.monotonic())
+
+    async def held_mid_stage() -> None:
+        await wait_until(lambda: len(relay.received) >= 10, within=10)
+        await asyncio.to_thread(holding)
+
+    try:
+        async with loop_lateness() as lags:
+            await asyncio.gather(runner.run(stage_id, asyncio.Event()), held_mid_stage())
+    finally:
+        runner.close()
+    return [lag for began, lag in lags if window[0] <= began <= window[1]]

@@ -30,10 +30,9 @@ from conftest import (
     PacedHandler,
     PackFiles,
     at,
-    loop_lateness,
+    loop_lateness_while_held,
     queue,
     queue_args,
-    wait_until,
     write_big_list,
 )
 
@@ -429,28 +428,18 @@ async def test_a_slow_database_does_not_stall_the_smtp_sessions_on_the_event_loo
         with open_app(settings) as app:
             pack = queue(app, make_request(lists="crowd"))
             stage_id = app.store.stage_of(pack.id, StageKind.NOTICE).id
-            runner = app.runner()
-            window: list[float] = []
 
-            def hold_a_lock() -> None:
+            @contextmanager
+            def deliveries_locked() -> Iterator[None]:
                 # Every record of an attempt waits for this; reads do not.
                 with psycopg.connect(database) as connection:
                     connection.execute("LOCK TABLE deliveries IN EXCLUSIVE MODE")
-                    window.append(time.monotonic())
-                    time.sleep(held_for)
-                    window.append(time.monotonic())
+                    yield
 
-            async def slow_database() -> None:
-                await wait_until(lambda: len(relay.received) >= 10, within=10)
-                await asyncio.to_thread(hold_a_lock)
-
-            try:
-                async with loop_lateness() as lags:
-                    await asyncio.gather(runner.run(stage_id, asyncio.Event()), slow_database())
-            finally:
-                runner.close()
+            during = await loop_lateness_while_held(
+                app, relay, stage_id, deliveries_locked, held_for=held_for
+            )
             states = Counter(d.state for d in app.store.deliveries(pack.id, stage_id=stage_id))
-    during = [lag for began, lag in lags if window[0] <= began <= window[1]]
     worst = max(during, default=held_for)
     print(
         f"\ndeliveries locked for {held_for}s mid-stage: the event loop late by at most "

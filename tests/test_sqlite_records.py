@@ -3,17 +3,14 @@ the store's thread when another connection holds the write lock: never a stalled
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import threading
-import time
 from collections import Counter
-from collections.abc import Callable
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
-from conftest import PacedHandler, loop_lateness, queue, wait_until, write_big_list
+from conftest import PacedHandler, loop_lateness_while_held, queue, write_big_list
 
 from embargo_bot.app import open_app
 from embargo_bot.devtools.standin_relay import StandInRelay
@@ -33,37 +30,25 @@ async def test_another_writer_holding_the_store_does_not_stall_the_smtp_sessions
         with open_app(settings) as app:
             pack = queue(app, make_request(lists="crowd"))
             stage_id = app.store.stage_of(pack.id, StageKind.NOTICE).id
-            runner = app.runner()
-            window: list[float] = []
-            holding = threading.Event()
 
-            def hold_the_write_lock() -> None:
+            @contextmanager
+            def another_writer() -> Iterator[None]:
                 # As a command writing (a queue, an approval) or a second instance would.
                 with closing(sqlite3.connect(settings.database, isolation_level=None)) as other:
                     other.execute("BEGIN IMMEDIATE")
-                    window.append(time.monotonic())
-                    holding.set()
-                    time.sleep(held_for)
-                    window.append(time.monotonic())
+                    yield
                     other.execute("COMMIT")
 
-            async def another_writer() -> None:
-                await wait_until(lambda: len(relay.received) >= 10, within=10)
-                await asyncio.to_thread(hold_the_write_lock)
-
-            try:
-                async with loop_lateness() as lags:
-                    await asyncio.gather(runner.run(stage_id, asyncio.Event()), another_writer())
-            finally:
-                runner.close()
+            during = await loop_lateness_while_held(
+                app, relay, stage_id, another_writer, held_for=held_for
+            )
             states = Counter(d.state for d in app.store.deliveries(pack.id, stage_id=stage_id))
-    during = [lag for began, lag in lags if window[0] <= began <= window[1]]
     worst = max(during, default=held_for)
     print(
         f"\nthe store's write lock held {held_for}s mid-stage: the event loop late by at most "
         f"{worst * 1000:.0f} ms meanwhile"
     )
-    assert holding.is_set() and len(during) > 20
+    assert len(during) > 20
     assert worst < 0.2, "the loop waited for the write lock"
     assert Counter(item.rcpt_tos[0] for item in relay.received).keys() == set(crowd)
     assert states == Counter({DeliveryState.SENT: 40})
