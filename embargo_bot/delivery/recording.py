@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 
 from embargo_bot.delivery.outgoing import Outgoing
@@ -83,7 +84,9 @@ class AttemptRecorder:
                 states.append(DeliveryState.FAILED)
 
         def write(store: Store) -> None:
-            with store.transaction():
+            # One recipient's record is atomic by itself: a transaction, or on
+            # PostgreSQL one statement (see ``StoreThread.commit``).
+            with store.transaction() if len(message.deliveries) > 1 else nullcontext():
                 for delivery, outcome, state in zip(
                     message.deliveries, outcomes, states, strict=True
                 ):
@@ -99,7 +102,7 @@ class AttemptRecorder:
                     )
 
         if quick is None or not _written_at_once(quick, write):
-            await commit_on_store(thread, self.store, write)
+            await commit_on_store(thread, self.store, write, atomic=True)
         for delivery, outcome, state in zip(message.deliveries, outcomes, states, strict=True):
             if state is DeliveryState.FAILED:
                 log.warning("%s to %s failed: %s", self.label, delivery.email, outcome.reply)

@@ -17,6 +17,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from typing import Any, TypeVar
 
 from embargo_bot.store import Store
@@ -41,15 +42,18 @@ class StoreThread:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._thread, self._run, work)
 
-    async def commit(self, work: Callable[[Store], T]) -> T:
+    async def commit(self, work: Callable[[Store], T], *, atomic: bool = False) -> T:
         """``work(store)`` on the store's thread, in one transaction with the commits
         that queued while the thread was busy; each caller gets its own result.
 
         If the shared commit fails, each is tried alone, so one caller's error is
-        never another's and nothing is half written.
+        never another's and nothing is half written. ``atomic``: ``work`` is one
+        transaction of its own, or one statement, so alone it runs as it is; a
+        single statement on PostgreSQL then costs one round trip, not BEGIN, the
+        statement and COMMIT.
         """
         loop = asyncio.get_running_loop()
-        waiting = _Commit(work, loop.create_future())
+        waiting = _Commit(work, loop.create_future(), atomic=atomic)
         with self._lock:
             self._waiting.append(waiting)
             start = not self._taking
@@ -83,7 +87,7 @@ class StoreThread:
             return
         for waiting in group:
             try:
-                with store.transaction():
+                with nullcontext() if waiting.atomic else store.transaction():
                     result = waiting.work(store)
             except Exception as exc:
                 waiting.fail(loop, exc)
@@ -121,9 +125,12 @@ class StoreThread:
 class _Commit:
     """One caller's work for a shared commit, and the future it waits on."""
 
-    def __init__(self, work: Callable[[Store], Any], done: asyncio.Future[Any]) -> None:
+    def __init__(
+        self, work: Callable[[Store], Any], done: asyncio.Future[Any], *, atomic: bool
+    ) -> None:
         self.work = work
         self.done = done
+        self.atomic = atomic
 
     def succeed(self, loop: asyncio.AbstractEventLoop, result: object) -> None:
         loop.call_soon_threadsafe(self._settle, result, None)
@@ -141,12 +148,13 @@ class _Commit:
 
 
 async def commit_on_store(
-    thread: StoreThread | None, store: Store, work: Callable[[Store], T]
+    thread: StoreThread | None, store: Store, work: Callable[[Store], T], *, atomic: bool = False
 ) -> T:
-    """``work`` in a commit shared with others on ``thread``, else on ``store`` here."""
+    """``work`` in a commit shared with others on ``thread``, else on ``store`` here
+    (``atomic``: see ``StoreThread.commit``)."""
     if thread is None:
         return work(store)
-    return await thread.commit(work)
+    return await thread.commit(work, atomic=atomic)
 
 
 async def on_store(thread: StoreThread | None, store: Store, work: Callable[[Store], T]) -> T:

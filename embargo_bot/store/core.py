@@ -194,13 +194,15 @@ class StoreCore:
         return reader
 
     def _rows(self, statement: Executable, params: Params = None) -> Sequence[AnyRow]:
-        return self._reading(lambda connection: connection.execute(statement, params).all())
+        return self._at_once(lambda connection: connection.execute(statement, params).all())
 
     def _first(self, statement: Executable, params: Params = None) -> AnyRow | None:
-        return self._reading(lambda connection: connection.execute(statement, params).first())
+        return self._at_once(lambda connection: connection.execute(statement, params).first())
 
-    def _reading(self, fetch: Callable[[Connection], T]) -> T:
-        """A read, tried once more on a new connection if the server dropped the old one."""
+    def _at_once(self, fetch: Callable[[Connection], T]) -> T:
+        """One statement, in the transaction under way or else committed as it runs
+        (SQLite: a read, PostgreSQL: anything), tried once more on a new
+        connection if the server dropped the old one."""
         try:
             with self._read() as connection:
                 return fetch(connection)

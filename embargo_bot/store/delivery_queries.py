@@ -247,9 +247,14 @@ class DeliveryQueries(StageQueries):
             "code": outcome.code,
             "text": outcome.text,
         }
+        if self.dialect == "postgresql":
+            # One statement, atomic by itself: outside a transaction it commits as
+            # it runs, one round trip where BEGIN and COMMIT would make three. Tried
+            # again if the server dropped the connection, which is safe: it only
+            # records a delivery still pending.
+            found = self._at_once(lambda c: c.execute(_RECORD_WITH_ATTEMPT, params).all())
+            return len(found) == 1
         with self._write() as connection:
-            if self.dialect == "postgresql":
-                return len(connection.execute(_RECORD_WITH_ATTEMPT, params).all()) == 1
             recorded = connection.execute(_RECORD, params).rowcount
             if recorded:
                 connection.execute(_ADD_ATTEMPT, params)
