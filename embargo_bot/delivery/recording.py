@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import datetime, timedelta
 
+from embargo_bot.delivery.loop_commits import LoopCommits
 from embargo_bot.delivery.outgoing import Outgoing
 from embargo_bot.delivery.pacing import RelayGate
 from embargo_bot.delivery.retry import RetryPolicy
@@ -22,7 +22,7 @@ from embargo_bot.domain.outcomes import Outcome, OutcomeKind
 from embargo_bot.domain.packs import Delivery, DeliveryState, Stage, StageKind
 from embargo_bot.domain.times import Clock
 from embargo_bot.messages.builder import BuiltMessage
-from embargo_bot.store import STORE_FAULTS, Store, is_locked
+from embargo_bot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +51,16 @@ class AttemptRecorder:
         outcomes: tuple[Outcome, ...],
         built: BuiltMessage,
         thread: StoreThread | None = None,
-        quick: Store | None = None,
+        quick: LoopCommits | None = None,
     ) -> tuple[float | None, Outgoing | None]:
         """Record one message's outcomes; the monotonic time to try again, and for whom.
 
-        With ``quick`` (SQLite: ``Store.without_waiting``), committed here at once
-        when no other connection is writing: the store's thread, for all that it
-        keeps the loop from waiting on the database, takes the interpreter's lock
-        from the loop at every step of a commit, which costs the SMTP sessions
-        more than the commit itself. Another connection writing: the thread waits.
+        With ``quick`` (SQLite), committed on the loop, with the others of this
+        turn, when no other connection is writing: the store's thread, for all
+        that it keeps the loop from waiting on the database, takes the
+        interpreter's lock from the loop at every step of a commit, which costs
+        the SMTP sessions more than the commit itself. Another connection
+        writing: the thread waits.
 
         The commit runs on ``thread``, off the event loop, when there is one, shared
         with the outcomes other connections record meanwhile.
@@ -101,7 +102,7 @@ class AttemptRecorder:
                         lift_seq=built.lift_seq,
                     )
 
-        if quick is None or not _written_at_once(quick, write):
+        if quick is None or not await quick.commit(write):
             await commit_on_store(thread, self.store, write, atomic=True)
         for delivery, outcome, state in zip(message.deliveries, outcomes, states, strict=True):
             if state is DeliveryState.FAILED:
@@ -138,14 +139,3 @@ class AttemptRecorder:
             return now if now < started + policy.window else None
         attempts = max(delivery.attempts for delivery, _ in temporary)
         return policy.next_try(attempt=attempts + 1, now=now, started=started)
-
-
-def _written_at_once(store: Store, write: Callable[[Store], None]) -> bool:
-    """``write`` on ``store`` now, unless the write lock is taken (False: nothing written)."""
-    try:
-        write(store)
-    except STORE_FAULTS as exc:
-        if is_locked(exc):
-            return False
-        raise
-    return True

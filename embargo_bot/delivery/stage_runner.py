@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from embargo_bot.delivery.link_gate import LinkGate
+from embargo_bot.delivery.loop_commits import LoopCommits
 from embargo_bot.delivery.outgoing import Outgoing, plan_stage
 from embargo_bot.delivery.pacing import ByteBudget, RateLimiter
 from embargo_bot.delivery.retry import RetryPolicy
@@ -149,7 +150,7 @@ class StageRunner:
             faults=self.faults,
             max_recipients=config.max_recipients,
             thread=thread,
-            quick=self.store.without_waiting() if thread is not None else None,
+            quick=LoopCommits.on(self.store) if thread is not None else None,
         )
         # Lists' display names by key, for a shared message's To: (read with the lists).
         self._list_names: dict[str, str] = {}

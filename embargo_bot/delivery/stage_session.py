@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
+from embargo_bot.delivery.loop_commits import LoopCommits
 from embargo_bot.delivery.outgoing import ListNames, Outgoing, plan_stage
 from embargo_bot.delivery.pacing import ByteBudget, RateLimiter
 from embargo_bot.delivery.recording import AttemptRecorder
@@ -87,7 +88,7 @@ class SendingContext:
     # Where the per-message record runs, off the event loop (None: on it, in tests).
     thread: StoreThread | None = None
     # SQLite: a connection that records on the loop when no other is writing.
-    quick: Store | None = None
+    quick: LoopCommits | None = None
 
 
 class StageSession:
