@@ -12,6 +12,7 @@ import json
 import statistics
 import subprocess
 import sys
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,13 +23,13 @@ from plain_client import plain_rate
 from postfix_tools import SmtpSink, smtp_source
 from workspace import PARTNER_DOMAIN, Workspace, workspace
 
-from embargo_bot.app import open_app
-from embargo_bot.domain.packs import DeliveryState, StageKind
+from embargo_bot.app import App, open_app
+from embargo_bot.domain.packs import DeliveryState, Pack, StageKind
 from embargo_bot.domain.times import utc_now
 
 PART = "notice throughput"
 TARGET_RATIO = 0.90  # of plain aiosmtplib
-SOURCE_RUNS = 3  # each takes about a second: the median of three steadies it
+RUNS = 3  # of each side: each takes a few seconds, and the median of three steadies it
 
 
 def notice_message(space: Workspace, pack_id: str) -> bytes:
@@ -58,13 +59,41 @@ def write_for_smtp_source(message: bytes, path: Path) -> None:
     path.write_bytes(message.replace(b"\r\n", b"\n"))
 
 
+@dataclass(frozen=True)
+class StageRun:
+    """One notice stage, as the store recorded it."""
+
+    sent: int
+    seconds: float  # the stage's started_at to finished_at
+    accept_span: float  # first to last notice accepted
+
+    @property
+    def rate(self) -> float:
+        return self.sent / self.seconds
+
+
+def run_stage(app: App, pack: Pack) -> StageRun:
+    serve_until_closed(app, pack.id, StageKind.NOTICE, within=240)
+    stage = stage_of(app, pack.id, StageKind.NOTICE)
+    sent = [
+        d.updated_at
+        for d in app.store.deliveries(pack.id, state=DeliveryState.SENT)
+        if d.kind is StageKind.NOTICE
+    ]
+    if not sent or stage.started_at is None or stage.finished_at is None:
+        raise BenchError(f"the notice stage sent nothing ({stage.state}: {stage.detail})")
+    seconds = (stage.finished_at - stage.started_at).total_seconds()
+    return StageRun(len(sent), seconds, (max(sent) - min(sent)).total_seconds())
+
+
 def measure(*, recipients: int = 1000, pdf_size: int = 100_000) -> list[Figure]:
     with SmtpSink() as sink, workspace(sink.port, recipients=recipients) as space:
         settings = space.settings()
         connections = settings.smtp_connections
         with open_app(settings) as app:
-            pack = space.queue(app, pdf_size=pdf_size, lift_at=utc_now() + timedelta(hours=1))
-            message = notice_message(space, pack.id)
+            lift_at = utc_now() + timedelta(hours=1)
+            packs = [space.queue(app, pdf_size=pdf_size, lift_at=lift_at)]
+            message = notice_message(space, packs[0].id)
             message_file = space.root / "notice-lf.eml"
             write_for_smtp_source(message, message_file)
 
@@ -77,54 +106,76 @@ def measure(*, recipients: int = 1000, pdf_size: int = 100_000) -> list[Figure]:
                     sender=settings.sender_address,
                     recipient=f"partner@{PARTNER_DOMAIN}",
                 ).rate
-                for _ in range(SOURCE_RUNS)
+                for _ in range(RUNS)
             ]
-            plain_rates = [
-                plain_rate(
-                    sink.port,
-                    message=message,
-                    count=recipients,
-                    connections=connections,
-                    sender=settings.sender_address,
+            # Each side in turn, so that a change in the machine's load falls on both.
+            plain_rates, runs = [], []
+            for number in range(RUNS):
+                plain_rates.append(
+                    plain_rate(
+                        sink.port,
+                        message=message,
+                        count=recipients,
+                        connections=connections,
+                        sender=settings.sender_address,
+                    )
                 )
-                for _ in range(SOURCE_RUNS)
-            ]
-            sink_before = sink.wait_for_messages(2 * SOURCE_RUNS * recipients, within=5)
+                if number > 0:  # the same notice, to the same list, as another pack
+                    packs.append(space.queue(app, pdf_size=pdf_size, lift_at=lift_at))
+                runs.append(run_stage(app, packs[-1]))
+            recorded = sum(len(app.store.deliveries(p.id, state=DeliveryState.SENT)) for p in packs)
 
-            serve_until_closed(app, pack.id, StageKind.NOTICE, within=240)
-            stage = stage_of(app, pack.id, StageKind.NOTICE)
-            deliveries = app.store.deliveries(pack.id, state=DeliveryState.SENT)
+        # Every message the service handed over (stage reports too), as the sink
+        # counted them: a check that does not trust our records.
+        others = 2 * RUNS * recipients
+        sink_got = sink.wait_for_messages(others + recorded, within=5) - others
 
-        sent = [d for d in deliveries if d.kind is StageKind.NOTICE]
-        # Every message the service handed over (a stage report may follow the
-        # notices), as the sink counted them: a check that does not trust our records.
-        sink_got = sink.wait_for_messages(sink_before + len(deliveries), within=5) - sink_before
-    if not sent or stage.started_at is None or stage.finished_at is None:
-        raise BenchError(f"the notice stage sent nothing ({stage.state}: {stage.detail})")
-
-    stage_seconds = (stage.finished_at - stage.started_at).total_seconds()
-    accepted = sorted(d.updated_at for d in sent)
-    accept_span = (accepted[-1] - accepted[0]).total_seconds()
-    ours = len(sent) / stage_seconds
+    ours = statistics.median(run.rate for run in runs)
+    middle = next(run for run in runs if run.rate == ours)
     theirs = statistics.median(source_rates)
     plain = statistics.median(plain_rates)
     ratio = ours / plain
+    every = ", ".join(f"{rate:.0f}" for rate in plain_rates)
+    each = ", ".join(f"{run.rate:.0f}" for run in runs)
+    all_sent = all(run.sent == recipients for run in runs)
     return [
         Figure(PART, "message on the wire (one notice)", len(message) / 1000, "KB", 1),
         Figure(PART, "connections (smtp-source -s, service default)", connections, ""),
-        Figure(PART, "notices recorded as accepted / sent to", len(sent), f"/ {recipients:,}"),
-        Figure(PART, "messages counted by the sink / recorded", sink_got, f"/ {len(deliveries):,}"),
+        Figure(
+            PART,
+            "notices recorded as accepted, each stage",
+            min(run.sent for run in runs),
+            f"/ {recipients:,}",
+        ),
+        Figure(PART, "messages counted by the sink / recorded", sink_got, f"/ {recorded:,}"),
         Figure(PART, "smtp-source (median of 3 runs)", theirs, "msg/s"),
-        Figure(PART, "plain aiosmtplib sendmail, same bytes (median of 3)", plain, "msg/s"),
-        Figure(PART, "embargo-bot notice stage, start to finish", ours, "msg/s"),
-        Figure(PART, "embargo-bot, first to last accepted", (len(sent) - 1) / accept_span, "msg/s"),
-        Figure(PART, "embargo-bot stage wall time", stage_seconds, "s", 2),
+        Figure(
+            PART,
+            "plain aiosmtplib sendmail, same bytes (median of 3)",
+            plain,
+            "msg/s",
+            note=f"runs: {every}",
+        ),
+        Figure(
+            PART,
+            "embargo-bot notice stage, start to finish (median of 3)",
+            ours,
+            "msg/s",
+            note=f"runs: {each}",
+        ),
+        Figure(
+            PART,
+            "embargo-bot, first to last accepted (that stage)",
+            (middle.sent - 1) / middle.accept_span,
+            "msg/s",
+        ),
+        Figure(PART, "embargo-bot stage wall time (that stage)", middle.seconds, "s", 2),
         Figure(
             PART,
             "ratio embargo-bot / plain aiosmtplib",
             100 * ratio,
             "%",
             target=f">= {TARGET_RATIO:.0%}",
-            met=ratio >= TARGET_RATIO and len(sent) == recipients,
+            met=ratio >= TARGET_RATIO and all_sent,
         ),
     ]
