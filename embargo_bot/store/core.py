@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from sqlalchemy import Connection, Engine, Executable, Row, Table, select, text, type_coerce
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.sql.expression import ClauseElement
 from sqlalchemy.types import NullType
 
 from embargo_bot.domain.errors import StoreError, StoreMissingError
@@ -23,6 +24,7 @@ from embargo_bot.store.engine import (
     sqlite_exists,
 )
 from embargo_bot.store.faults import describe_fault, file_identity, file_problem, is_disk_full
+from embargo_bot.store.prepared import PreparedStatement
 from embargo_bot.store.tables import insertion_order, meta
 from embargo_bot.store.target import StoreTarget, choose_store, mask
 
@@ -58,6 +60,7 @@ class StoreCore:
         self._depth = 0
         # Which file this store is, to notice it removed or replaced under us.
         self._identity = identity
+        self._compiled: dict[int, PreparedStatement] = {}
 
     @classmethod
     def open(
@@ -211,6 +214,15 @@ class StoreCore:
                 raise
         with self._read() as connection:
             return fetch(connection)
+
+    def _prepared(self, statement: ClauseElement) -> PreparedStatement:
+        """``statement`` compiled once for this store's dialect (see ``PreparedStatement``)."""
+        found = self._compiled.get(id(statement))
+        if found is None:
+            found = self._compiled[id(statement)] = PreparedStatement(
+                statement, self._engine.dialect
+            )
+        return found
 
     def _upsert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
         """An INSERT that can say what to do ON CONFLICT, in the store's dialect."""

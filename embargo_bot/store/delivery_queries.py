@@ -255,9 +255,9 @@ class DeliveryQueries(StageQueries):
             found = self._at_once(lambda c: c.execute(_RECORD_WITH_ATTEMPT, params).all())
             return len(found) == 1
         with self._write() as connection:
-            recorded = connection.execute(_RECORD, params).rowcount
+            recorded = self._prepared(_RECORD).execute(connection, params).rowcount
             if recorded:
-                connection.execute(_ADD_ATTEMPT, params)
+                self._prepared(_ADD_ATTEMPT).execute(connection, params)
         return recorded == 1
 
     def bind_message(self, stage_id: int, emails: Sequence[str], message_id: str) -> int:
