@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, Text, bindparam, create_engine, select
-from sqlalchemy.dialects.postgresql import psycopg
 
 from embargo_bot.store.prepared import PreparedStatement
 
@@ -37,8 +35,3 @@ def test_it_writes_what_sqlalchemys_own_run_writes() -> None:
         assert prepared.execute(connection, {"row": 2, "new_state": "failed"}).rowcount == 0
         found = connection.execute(select(rows).order_by(rows.c.id)).all()
     assert [tuple(row) for row in found] == [(1, "sent", 1), (2, "sent", 1), (3, "pending", 0)]
-
-
-def test_a_dialect_taking_parameters_by_name_is_refused() -> None:
-    with pytest.raises(ValueError, match="by position"):
-        PreparedStatement(TRIED, psycopg.dialect())

@@ -252,7 +252,8 @@ class DeliveryQueries(StageQueries):
             # it runs, one round trip where BEGIN and COMMIT would make three. Tried
             # again if the server dropped the connection, which is safe: it only
             # records a delivery still pending.
-            found = self._at_once(lambda c: c.execute(_RECORD_WITH_ATTEMPT, params).all())
+            prepared = self._prepared(_RECORD_WITH_ATTEMPT)
+            found = self._at_once(lambda c: prepared.execute(c, params).all())
             return len(found) == 1
         with self._write() as connection:
             recorded = self._prepared(_RECORD).execute(connection, params).rowcount

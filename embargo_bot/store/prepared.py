@@ -8,6 +8,7 @@ Core statement that states it for every dialect, and run through
 ``exec_driver_sql`` with its parameters in order: SQLAlchemy still runs it,
 in the transaction under way, and wraps any error as it does for any other.
 Only for statements whose parameters need no conversion (text, numbers, None).
+On SQLite and PostgreSQL alike: the compiled form says how it takes them.
 """
 
 from __future__ import annotations
@@ -24,15 +25,20 @@ from sqlalchemy.sql.expression import ClauseElement
 class PreparedStatement:
     def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
-        if not isinstance(compiled, SQLCompiler) or compiled.positiontup is None:
-            raise ValueError(f"{dialect.name} does not take parameters by position")
+        if not isinstance(compiled, SQLCompiler) or compiled.escaped_bind_names:
+            raise ValueError(f"this statement cannot be run as compiled for {dialect.name}")
         self.sql = str(compiled)
-        self._names = tuple(compiled.positiontup)
+        self._positional = compiled.positiontup is not None
+        self._names = tuple(compiled.positiontup or sorted(set(compiled.bind_names.values())))
         # The values the statement itself carries (e.g. ``attempts + 1``).
         self._fixed = {
-            name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required
+            name: bind.effective_value
+            for bind, name in compiled.bind_names.items()
+            if not bind.required
         }
 
     def execute(self, connection: Connection, params: Mapping[str, Any]) -> CursorResult[Any]:
         values = {**self._fixed, **params}
-        return connection.exec_driver_sql(self.sql, tuple(values[name] for name in self._names))
+        if self._positional:
+            return connection.exec_driver_sql(self.sql, tuple(values[n] for n in self._names))
+        return connection.exec_driver_sql(self.sql, {n: values[n] for n in self._names})
