@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import socket
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,16 +21,12 @@ from bounce_samples import (
 from conftest import at, deliveries_of, parse, queue, running, wait_until
 
 from embargo_bot.app import App, open_app
-from embargo_bot.bounces.mailbox import MailboxSettings
-from embargo_bot.bounces.reader import ReadSummary
-from embargo_bot.bounces.service import BounceReader, BounceReading
 from embargo_bot.cli.main import main
 from embargo_bot.devtools.standin_relay import Received, StandInRelay
 from embargo_bot.domain.bounces import BounceNote
 from embargo_bot.domain.outcomes import accepted
 from embargo_bot.domain.packs import DeliveryState, NewDelivery, PackState, StageKind
 from embargo_bot.settings import Settings
-from embargo_bot.store import Store
 
 if TYPE_CHECKING:
     from servers.dovecot import ImapUser
@@ -248,153 +241,6 @@ async def test_a_verp_addressed_report_matches_by_its_token(
         states = {d.email: d.state for d in deliveries_of(app, pack_id, StageKind.NOTICE)}
     assert states["shared@alpha.example"] is DeliveryState.BOUNCED
     assert states["one@alpha.example"] is DeliveryState.SENT
-
-
-def test_two_readers_with_their_own_stores_apply_each_notification_once(
-    app_with_relay: App, imap_user: ImapUser, make_request: Callable[..., Any]
-) -> None:
-    """Two instances on one SQLite file read the same mailbox at the same moment."""
-    app = app_with_relay
-    store = app.store
-    pack = queue(app, make_request(lists="alpha"))
-    now = datetime.now(UTC)
-    notice = store.stage_of(pack.id, StageKind.NOTICE).id
-    assert store.claim_stage(notice, "test", now, now + timedelta(minutes=1))
-    emails = [f"partner{n}@alpha.example" for n in range(6)]
-    listed = [
-        NewDelivery(e, None, "alpha", f"<{n}.race@example.org>") for n, e in enumerate(emails)
-    ]
-    store.expand_stage(notice, listed, now)
-    for address in emails:
-        store.record_attempt(notice, address, accepted(250, "ok"), now, state=DeliveryState.SENT)
-    for item in listed:
-        returned = original(to=item.email, message_id=item.message_id, pack=pack.id)
-        imap_user.append(
-            postfix_report(
-                recipients=((item.email, "failed", "5.1.1", "no such user"),),
-                returned=returned,
-                headers_only=True,
-            )
-        )
-    path = store.path
-    assert path is not None
-    mailbox = MailboxSettings(
-        imap_user.server.host, imap_user.server.port, imap_user.username, imap_user.password,
-        "none", timeout=5,
-    )  # fmt: skip
-    readers = [
-        BounceReader(BounceReading(mailbox, None, 1, lambda: Store.open(path), lambda: now))
-        for _ in range(2)
-    ]
-    start = threading.Barrier(2)
-    results: list[ReadSummary] = []
-
-    def read(item: BounceReader) -> None:
-        start.wait()
-        results.append(item.read())
-
-    threads = [threading.Thread(target=read, args=(item,)) for item in readers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert len(results) == 2
-    assert sum(r.applied for r in results) == len(emails)
-    assert imap_user.unseen() == []
-    alerts = [s for s in store.stages(pack.id) if s.kind is StageKind.ALERT]
-    assert len(alerts) == len(emails)
-    assert {d.state for d in store.deliveries(pack.id, stage_id=notice)} == {DeliveryState.BOUNCED}
-
-
-class SilentServer:
-    """Accepts IMAP connections and never says a word: a mailbox too slow to answer."""
-
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self.listener.getsockname()[1])
-        self.held: list[socket.socket] = []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            self.held.append(conn)
-
-    def close(self) -> None:
-        self.listener.close()
-        for conn in self.held:
-            conn.close()
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.mark.parametrize("fault", ["down", "login refused"])
-async def test_a_failing_mailbox_is_logged_and_the_live_email_goes_at_the_lift(
-    fault: str,
-    relay: StandInRelay,
-    make_settings: Callable[..., Settings],
-    imap_user: ImapUser,
-    make_request: Callable[..., Any],
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    broken = (
-        {"bounce_imap_port": closed_port()}
-        if fault == "down"
-        else {"bounce_imap_password": "not-the-password"}
-    )
-    settings = make_settings(relay, **imap_settings(imap_user, **broken))
-    caplog.set_level(logging.INFO, logger="embargo_bot")
-    now = datetime.now(UTC)
-    lift = now + timedelta(seconds=3)
-    with open_app(settings) as app:
-        pack = queue(app, make_request(lists="alpha", lift=at(lift)))
-        async with running(app):
-            await wait_until(lambda: any(stage_of(r) == "live" for r in relay.received), within=15)
-    live = [r for r in relay.received if stage_of(r) == "live"]
-    assert {a for r in live for a in r.rcpt_tos} == {"one@alpha.example", "shared@alpha.example"}
-    assert min(r.received_at for r in live) >= lift
-    assert max(r.received_at for r in live) - lift < timedelta(seconds=3)
-    words = [r.getMessage() for r in caplog.records if "bounce mailbox not read" in r.getMessage()]
-    expected = "connection refused" if fault == "down" else "login refused"
-    assert words and all(expected in w for w in words), words
-    assert all("trying again in" in w for w in words)
-    assert len(words) < 10  # backing off, not hammering
-    text = caplog.text
-    assert imap_user.password not in text and "not-the-password" not in text
-    del pack
-
-
-async def test_a_slow_mailbox_times_out_and_backs_off(
-    caplog: pytest.LogCaptureFixture, tmp_path: Path
-) -> None:
-    silent = SilentServer()
-    try:
-        mailbox = MailboxSettings("127.0.0.1", silent.port, "u", "secret-pw", "none", timeout=0.3)
-        reader = BounceReader(
-            BounceReading(
-                mailbox, None, 0.1, lambda: Store.open(tmp_path / "s.db"), lambda: datetime.now(UTC)
-            )
-        )
-        stop = asyncio.Event()
-        caplog.set_level(logging.WARNING, logger="embargo_bot.bounces")
-        task = asyncio.create_task(reader.run(stop))
-        await wait_until(lambda: reader.failures >= 2, within=10)
-        stop.set()
-        await asyncio.wait_for(task, timeout=5)
-    finally:
-        silent.close()
-    words = [r.getMessage() for r in caplog.records]
-    assert words[0].startswith(f"bounce mailbox not read: IMAP 127.0.0.1:{silent.port}: timed out")
-    assert "trying again in 0.1s" in words[0] and "trying again in 0.2s" in words[1]
-    assert "secret-pw" not in caplog.text
 
 
 def bounced_in_store(app: App, pack_id: str, emails: list[str], status: str, words: str) -> None:
