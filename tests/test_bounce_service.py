@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -157,9 +158,17 @@ async def test_a_permanent_failure_bounces_the_delivery_and_alerts_the_contact(
     assert "User unknown" in entry["bounce"]["diagnostic"]
     [notice_stage] = [s for s in shown["stages"] if s["stage"] == "notice"]
     assert (notice_stage["sent"], notice_stage["bounced"]) == (1, 1)
+    assert shown["link_check"]["alerts"] == []  # an alert about a bounce, not about the link
     assert main(["show", pack_id]) == 0
-    summary = " ".join(capsys.readouterr().out.split())
-    assert "Bounced" in summary and "one@alpha.example: bounced: 5.1.1" in summary
+    stages, _, link_check = capsys.readouterr().out.partition("Link check:")
+    summary = " ".join(stages.split())
+    numbers = r"notice wave 1 To alpha Due [\d-]+ [\d:]+ \w+ State done Sent 1 Failed 0 Bounced 1 "
+    assert re.search(numbers, summary), summary
+    assert "one@alpha.example: bounced: 5.1.1" in summary
+    # The alert's stage says what it was about, once, and how it went.
+    assert summary.count("was refused by their mail server") == 1
+    assert "User unknown (1 sent, 0 failed)" in summary
+    assert "bounced" not in link_check
     assert main(["show", pack_id, "--recipients"]) == 0
     table = " ".join(capsys.readouterr().out.split())
     assert "bounced" in table and "User unknown" in table
