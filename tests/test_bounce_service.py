@@ -20,6 +20,7 @@ from bounce_samples import (
     postfix_report,
 )
 from conftest import at, deliveries_of, parse, queue, running, wait_until
+from servers.dovecot import free_port
 
 from embargo_bot.app import App, open_app
 from embargo_bot.cli.main import main
@@ -175,7 +176,12 @@ async def test_a_permanent_failure_bounces_the_delivery_and_alerts_the_contact(
 
 
 async def test_a_delay_is_recorded_and_changes_nothing_else(
-    bounce_app: App, relay: StandInRelay, imap_user: ImapUser, make_request: Callable[..., Any]
+    bounce_app: App,
+    relay: StandInRelay,
+    imap_user: ImapUser,
+    make_request: Callable[..., Any],
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
 ) -> None:
     app = bounce_app
     async with running(app):
@@ -190,6 +196,17 @@ async def test_a_delay_is_recorded_and_changes_nothing_else(
     assert delivery.state is DeliveryState.SENT and delivery.bounce is None
     assert delivery.delay is not None and delivery.delay.words == "4.4.1 timed out"
     assert not [r for r in relay.received if stage_of(r) == "alert"]
+    # Shown as information on the delivery; the stage's numbers are as before.
+    assert main(["show", pack_id, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    [entry] = [d for d in shown["deliveries"] if d["email"] == "one@alpha.example"]
+    assert entry["state"] == "sent" and entry["bounce"] is None
+    assert (entry["delay"]["status"], entry["delay"]["diagnostic"]) == ("4.4.1", "timed out")
+    [notice_stage] = [s for s in shown["stages"] if s["stage"] == "notice"]
+    assert (notice_stage["sent"], notice_stage["bounced"]) == (2, 0)
+    assert main(["show", pack_id, "--recipients"]) == 0
+    table = " ".join(capsys.readouterr().out.replace("\u2502", " ").split())
+    assert "(delayed at the partner's server: 4.4.1 timed out)" in table
 
 
 async def test_what_is_not_a_bounce_is_left_unread_and_never_stops_the_reader(
@@ -252,7 +269,45 @@ async def test_a_verp_addressed_report_matches_by_its_token(
     assert states["one@alpha.example"] is DeliveryState.SENT
 
 
-def bounced_in_store(app: App, pack_id: str, emails: list[str], status: str, words: str) -> None:
+async def test_reports_are_read_from_the_folder_and_moved_to_the_done_folder(
+    relay: StandInRelay,
+    make_settings: Callable[..., Settings],
+    imap_user: ImapUser,
+    make_request: Callable[..., Any],
+) -> None:
+    """EMBARGO_BOT_BOUNCE_IMAP_FOLDER and _DONE_FOLDER, as the service is given them."""
+    imap_user.create_folder("Bounces")
+    folders = {"bounce_imap_folder": "Bounces", "bounce_imap_done_folder": "Applied"}
+    with open_app(make_settings(relay, **imap_settings(imap_user, **folders))) as app:
+        async with running(app):
+            pack_id = await notice_sent(app, relay, make_request)
+            shared = sent_to(relay, "notice", "shared@alpha.example")
+            one = sent_to(relay, "notice", "one@alpha.example")
+            elsewhere = imap_user.append(report_for(one))  # INBOX: not the bounce folder
+            kept = imap_user.append(OUT_OF_OFFICE, folder="Bounces")
+            imap_user.append(report_for(shared, address="shared@alpha.example"), folder="Bounces")
+            await wait_until(lambda: imap_user.uids("Bounces") == [kept])
+            await wait_until(lambda: _alerts(relay) == 1)
+            await asyncio.sleep(0.5)  # another read or two
+        states = {d.email: d.state for d in deliveries_of(app, pack_id, StageKind.NOTICE)}
+    assert states == {
+        "one@alpha.example": DeliveryState.SENT,
+        "shared@alpha.example": DeliveryState.BOUNCED,
+    }
+    [moved] = imap_user.uids("Applied")
+    assert "\\Seen" in imap_user.flags(moved, "Applied")
+    assert imap_user.unseen("Bounces") == [kept]
+    assert imap_user.unseen() == [elsewhere]
+
+
+def bounced_in_store(
+    app: App,
+    pack_id: str,
+    emails: list[str],
+    status: str,
+    words: str,
+    ago: timedelta = timedelta(0),
+) -> None:
     """A notice of this pack sent to ``emails`` and bounced, as the reader records it."""
     store, now = app.store, datetime.now(UTC)
     notice = store.stage_of(pack_id, StageKind.NOTICE).id
@@ -262,7 +317,7 @@ def bounced_in_store(app: App, pack_id: str, emails: list[str], status: str, wor
     for item in listed:
         store.record_attempt(notice, item.email, accepted(250, "ok"), now, state=DeliveryState.SENT)
         note = BounceNote(notice, item.email, True, status, words)
-        assert store.apply_bounces(f"{pack_id}/{item.email}", [note], datetime.now(UTC))
+        assert store.apply_bounces(f"{pack_id}/{item.email}", [note], now - ago)
 
 
 def listed_line(lists_dir: Path, address: str) -> int:
@@ -278,8 +333,13 @@ def test_lists_bounces_names_file_and_line_the_last_reason_and_the_packs(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     app = app_with_relay
-    first = queue(app, make_request(lists="alpha"))
-    second = queue(app, make_request(lists="alpha"))
+    assert main(["lists", "bounces"]) == 0
+    assert capsys.readouterr().out == "No address has bounced.\n"
+    old, first, second = (queue(app, make_request(lists="alpha")) for _ in range(3))
+    # Ten days ago: one still listed, one since taken off the list.
+    long_ago = timedelta(days=10)
+    gone = ["shared@alpha.example", "gone@alpha.example"]
+    bounced_in_store(app, old.id, gone, "5.7.1", "blocked", ago=long_ago)
     bounced_in_store(app, first.id, ["one@alpha.example"], "5.1.1", "user unknown")
     bounced_in_store(
         app, second.id, ["one@alpha.example", "shared@alpha.example"], "5.2.2", "mailbox full"
@@ -290,15 +350,23 @@ def test_lists_bounces_names_file_and_line_the_last_reason_and_the_packs(
     shared = f"recipients/alpha.yaml:{listed_line(lists_dir, 'shared@alpha.example')}"
     assert [(b["email"], b["listed_at"], b["packs"], b["last"]["status"]) for b in found] == [
         ("one@alpha.example", one, 2, "5.2.2"),
-        ("shared@alpha.example", shared, 1, "5.2.2"),
+        ("shared@alpha.example", shared, 2, "5.2.2"),
+        ("gone@alpha.example", "recipients/alpha.yaml (no longer listed)", 1, "5.7.1"),
     ]
     assert found[0]["last"]["diagnostic"] == "mailbox full"
     assert main(["lists", "bounces"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert one in out and shared in out and "5.2.2 mailbox full" in out
-    # Nothing bounced in the last day before now? Everything did: --since keeps it all.
+    # The last day: what bounced ten days ago is left out, and its pack is not counted.
     assert main(["lists", "bounces", "--since", "1", "--json"]) == 0
-    assert len(json.loads(capsys.readouterr().out)["bounces"]) == 2
+    recent = json.loads(capsys.readouterr().out)
+    assert recent["since_days"] == 1
+    assert [(b["email"], b["packs"]) for b in recent["bounces"]] == [
+        ("one@alpha.example", 2),
+        ("shared@alpha.example", 1),
+    ]
+    assert main(["lists", "bounces", "--since", "30", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["bounces"]) == 3
     with pytest.raises(SystemExit) as exited:
         main(["lists", "bounces", "--since", "soon"])
     assert exited.value.code == 2
@@ -336,6 +404,14 @@ def test_doctor_reports_the_bounce_mailbox(
         "check the EMBARGO_BOT_BOUNCE_IMAP_* settings"
     )
     assert "wrong-password" not in out and imap_user.password not in out
+    port = free_port()  # nobody listens there
+    monkeypatch.setenv("EMBARGO_BOT_BOUNCE_IMAP_PORT", str(port))
+    assert main(["doctor"]) == 1
+    line = [x for x in capsys.readouterr().out.splitlines() if "bounce mailbox" in x]
+    assert line == [
+        f"FAIL  bounce mailbox: IMAP 127.0.0.1:{port}: connection refused (is the server up, "
+        "and is this the port?); check the EMBARGO_BOT_BOUNCE_IMAP_* settings"
+    ]
 
 
 async def test_the_live_email_still_goes_to_a_bounced_partner_and_its_bounce_alerts_too(
