@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import socket
-import threading
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,18 +20,15 @@ from bounce_samples import (
     postfix_report,
 )
 from conftest import at, deliveries_of, parse, queue, running, wait_until
+from servers.dovecot import free_port
 
 from embargo_bot.app import App, open_app
-from embargo_bot.bounces.mailbox import MailboxSettings
-from embargo_bot.bounces.reader import ReadSummary
-from embargo_bot.bounces.service import BounceReader, BounceReading
 from embargo_bot.cli.main import main
 from embargo_bot.devtools.standin_relay import Received, StandInRelay
 from embargo_bot.domain.bounces import BounceNote
 from embargo_bot.domain.outcomes import accepted
 from embargo_bot.domain.packs import DeliveryState, NewDelivery, PackState, StageKind
 from embargo_bot.settings import Settings
-from embargo_bot.store import Store
 
 if TYPE_CHECKING:
     from servers.dovecot import ImapUser
@@ -164,16 +159,29 @@ async def test_a_permanent_failure_bounces_the_delivery_and_alerts_the_contact(
     assert "User unknown" in entry["bounce"]["diagnostic"]
     [notice_stage] = [s for s in shown["stages"] if s["stage"] == "notice"]
     assert (notice_stage["sent"], notice_stage["bounced"]) == (1, 1)
+    assert shown["link_check"]["alerts"] == []  # an alert about a bounce, not about the link
     assert main(["show", pack_id]) == 0
-    summary = " ".join(capsys.readouterr().out.split())
-    assert "Bounced" in summary and "one@alpha.example: bounced: 5.1.1" in summary
+    stages, _, link_check = capsys.readouterr().out.partition("Link check:")
+    summary = " ".join(stages.split())
+    numbers = r"notice wave 1 To alpha Due [\d-]+ [\d:]+ \w+ State done Sent 1 Failed 0 Bounced 1 "
+    assert re.search(numbers, summary), summary
+    assert "one@alpha.example: bounced: 5.1.1" in summary
+    # The alert's stage says what it was about, once, and how it went.
+    assert summary.count("was refused by their mail server") == 1
+    assert "User unknown (1 sent, 0 failed)" in summary
+    assert "bounced" not in link_check
     assert main(["show", pack_id, "--recipients"]) == 0
     table = " ".join(capsys.readouterr().out.split())
     assert "bounced" in table and "User unknown" in table
 
 
 async def test_a_delay_is_recorded_and_changes_nothing_else(
-    bounce_app: App, relay: StandInRelay, imap_user: ImapUser, make_request: Callable[..., Any]
+    bounce_app: App,
+    relay: StandInRelay,
+    imap_user: ImapUser,
+    make_request: Callable[..., Any],
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
 ) -> None:
     app = bounce_app
     async with running(app):
@@ -188,6 +196,17 @@ async def test_a_delay_is_recorded_and_changes_nothing_else(
     assert delivery.state is DeliveryState.SENT and delivery.bounce is None
     assert delivery.delay is not None and delivery.delay.words == "4.4.1 timed out"
     assert not [r for r in relay.received if stage_of(r) == "alert"]
+    # Shown as information on the delivery; the stage's numbers are as before.
+    assert main(["show", pack_id, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    [entry] = [d for d in shown["deliveries"] if d["email"] == "one@alpha.example"]
+    assert entry["state"] == "sent" and entry["bounce"] is None
+    assert (entry["delay"]["status"], entry["delay"]["diagnostic"]) == ("4.4.1", "timed out")
+    [notice_stage] = [s for s in shown["stages"] if s["stage"] == "notice"]
+    assert (notice_stage["sent"], notice_stage["bounced"]) == (2, 0)
+    assert main(["show", pack_id, "--recipients"]) == 0
+    table = " ".join(capsys.readouterr().out.replace("\u2502", " ").split())
+    assert "(delayed at the partner's server: 4.4.1 timed out)" in table
 
 
 async def test_what_is_not_a_bounce_is_left_unread_and_never_stops_the_reader(
@@ -250,154 +269,45 @@ async def test_a_verp_addressed_report_matches_by_its_token(
     assert states["one@alpha.example"] is DeliveryState.SENT
 
 
-def test_two_readers_with_their_own_stores_apply_each_notification_once(
-    app_with_relay: App, imap_user: ImapUser, make_request: Callable[..., Any]
-) -> None:
-    """Two instances on one SQLite file read the same mailbox at the same moment."""
-    app = app_with_relay
-    store = app.store
-    pack = queue(app, make_request(lists="alpha"))
-    now = datetime.now(UTC)
-    notice = store.stage_of(pack.id, StageKind.NOTICE).id
-    assert store.claim_stage(notice, "test", now, now + timedelta(minutes=1))
-    emails = [f"partner{n}@alpha.example" for n in range(6)]
-    listed = [
-        NewDelivery(e, None, "alpha", f"<{n}.race@example.org>") for n, e in enumerate(emails)
-    ]
-    store.expand_stage(notice, listed, now)
-    for address in emails:
-        store.record_attempt(notice, address, accepted(250, "ok"), now, state=DeliveryState.SENT)
-    for item in listed:
-        returned = original(to=item.email, message_id=item.message_id, pack=pack.id)
-        imap_user.append(
-            postfix_report(
-                recipients=((item.email, "failed", "5.1.1", "no such user"),),
-                returned=returned,
-                headers_only=True,
-            )
-        )
-    path = store.path
-    assert path is not None
-    mailbox = MailboxSettings(
-        imap_user.server.host, imap_user.server.port, imap_user.username, imap_user.password,
-        "none", timeout=5,
-    )  # fmt: skip
-    readers = [
-        BounceReader(BounceReading(mailbox, None, 1, lambda: Store.open(path), lambda: now))
-        for _ in range(2)
-    ]
-    start = threading.Barrier(2)
-    results: list[ReadSummary] = []
-
-    def read(item: BounceReader) -> None:
-        start.wait()
-        results.append(item.read())
-
-    threads = [threading.Thread(target=read, args=(item,)) for item in readers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert len(results) == 2
-    assert sum(r.applied for r in results) == len(emails)
-    assert imap_user.unseen() == []
-    alerts = [s for s in store.stages(pack.id) if s.kind is StageKind.ALERT]
-    assert len(alerts) == len(emails)
-    assert {d.state for d in store.deliveries(pack.id, stage_id=notice)} == {DeliveryState.BOUNCED}
-
-
-class SilentServer:
-    """Accepts IMAP connections and never says a word: a mailbox too slow to answer."""
-
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self.listener.getsockname()[1])
-        self.held: list[socket.socket] = []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            self.held.append(conn)
-
-    def close(self) -> None:
-        self.listener.close()
-        for conn in self.held:
-            conn.close()
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.mark.parametrize("fault", ["down", "login refused"])
-async def test_a_failing_mailbox_is_logged_and_the_live_email_goes_at_the_lift(
-    fault: str,
+async def test_reports_are_read_from_the_folder_and_moved_to_the_done_folder(
     relay: StandInRelay,
     make_settings: Callable[..., Settings],
     imap_user: ImapUser,
     make_request: Callable[..., Any],
-    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    broken = (
-        {"bounce_imap_port": closed_port()}
-        if fault == "down"
-        else {"bounce_imap_password": "not-the-password"}
-    )
-    settings = make_settings(relay, **imap_settings(imap_user, **broken))
-    caplog.set_level(logging.INFO, logger="embargo_bot")
-    now = datetime.now(UTC)
-    lift = now + timedelta(seconds=3)
-    with open_app(settings) as app:
-        pack = queue(app, make_request(lists="alpha", lift=at(lift)))
+    """EMBARGO_BOT_BOUNCE_IMAP_FOLDER and _DONE_FOLDER, as the service is given them."""
+    imap_user.create_folder("Bounces")
+    folders = {"bounce_imap_folder": "Bounces", "bounce_imap_done_folder": "Applied"}
+    with open_app(make_settings(relay, **imap_settings(imap_user, **folders))) as app:
         async with running(app):
-            await wait_until(lambda: any(stage_of(r) == "live" for r in relay.received), within=15)
-    live = [r for r in relay.received if stage_of(r) == "live"]
-    assert {a for r in live for a in r.rcpt_tos} == {"one@alpha.example", "shared@alpha.example"}
-    assert min(r.received_at for r in live) >= lift
-    assert max(r.received_at for r in live) - lift < timedelta(seconds=3)
-    words = [r.getMessage() for r in caplog.records if "bounce mailbox not read" in r.getMessage()]
-    expected = "connection refused" if fault == "down" else "login refused"
-    assert words and all(expected in w for w in words), words
-    assert all("trying again in" in w for w in words)
-    assert len(words) < 10  # backing off, not hammering
-    text = caplog.text
-    assert imap_user.password not in text and "not-the-password" not in text
-    del pack
+            pack_id = await notice_sent(app, relay, make_request)
+            shared = sent_to(relay, "notice", "shared@alpha.example")
+            one = sent_to(relay, "notice", "one@alpha.example")
+            elsewhere = imap_user.append(report_for(one))  # INBOX: not the bounce folder
+            kept = imap_user.append(OUT_OF_OFFICE, folder="Bounces")
+            imap_user.append(report_for(shared, address="shared@alpha.example"), folder="Bounces")
+            await wait_until(lambda: imap_user.uids("Bounces") == [kept])
+            await wait_until(lambda: _alerts(relay) == 1)
+            await asyncio.sleep(0.5)  # another read or two
+        states = {d.email: d.state for d in deliveries_of(app, pack_id, StageKind.NOTICE)}
+    assert states == {
+        "one@alpha.example": DeliveryState.SENT,
+        "shared@alpha.example": DeliveryState.BOUNCED,
+    }
+    [moved] = imap_user.uids("Applied")
+    assert "\\Seen" in imap_user.flags(moved, "Applied")
+    assert imap_user.unseen("Bounces") == [kept]
+    assert imap_user.unseen() == [elsewhere]
 
 
-async def test_a_slow_mailbox_times_out_and_backs_off(
-    caplog: pytest.LogCaptureFixture, tmp_path: Path
+def bounced_in_store(
+    app: App,
+    pack_id: str,
+    emails: list[str],
+    status: str,
+    words: str,
+    ago: timedelta = timedelta(0),
 ) -> None:
-    silent = SilentServer()
-    try:
-        mailbox = MailboxSettings("127.0.0.1", silent.port, "u", "secret-pw", "none", timeout=0.3)
-        reader = BounceReader(
-            BounceReading(
-                mailbox, None, 0.1, lambda: Store.open(tmp_path / "s.db"), lambda: datetime.now(UTC)
-            )
-        )
-        stop = asyncio.Event()
-        caplog.set_level(logging.WARNING, logger="embargo_bot.bounces")
-        task = asyncio.create_task(reader.run(stop))
-        await wait_until(lambda: reader.failures >= 2, within=10)
-        stop.set()
-        await asyncio.wait_for(task, timeout=5)
-    finally:
-        silent.close()
-    words = [r.getMessage() for r in caplog.records]
-    assert words[0].startswith(f"bounce mailbox not read: IMAP 127.0.0.1:{silent.port}: timed out")
-    assert "trying again in 0.1s" in words[0] and "trying again in 0.2s" in words[1]
-    assert "secret-pw" not in caplog.text
-
-
-def bounced_in_store(app: App, pack_id: str, emails: list[str], status: str, words: str) -> None:
     """A notice of this pack sent to ``emails`` and bounced, as the reader records it."""
     store, now = app.store, datetime.now(UTC)
     notice = store.stage_of(pack_id, StageKind.NOTICE).id
@@ -407,7 +317,7 @@ def bounced_in_store(app: App, pack_id: str, emails: list[str], status: str, wor
     for item in listed:
         store.record_attempt(notice, item.email, accepted(250, "ok"), now, state=DeliveryState.SENT)
         note = BounceNote(notice, item.email, True, status, words)
-        assert store.apply_bounces(f"{pack_id}/{item.email}", [note], datetime.now(UTC))
+        assert store.apply_bounces(f"{pack_id}/{item.email}", [note], now - ago)
 
 
 def listed_line(lists_dir: Path, address: str) -> int:
@@ -423,8 +333,13 @@ def test_lists_bounces_names_file_and_line_the_last_reason_and_the_packs(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     app = app_with_relay
-    first = queue(app, make_request(lists="alpha"))
-    second = queue(app, make_request(lists="alpha"))
+    assert main(["lists", "bounces"]) == 0
+    assert capsys.readouterr().out == "No address has bounced.\n"
+    old, first, second = (queue(app, make_request(lists="alpha")) for _ in range(3))
+    # Ten days ago: one still listed, one since taken off the list.
+    long_ago = timedelta(days=10)
+    gone = ["shared@alpha.example", "gone@alpha.example"]
+    bounced_in_store(app, old.id, gone, "5.7.1", "blocked", ago=long_ago)
     bounced_in_store(app, first.id, ["one@alpha.example"], "5.1.1", "user unknown")
     bounced_in_store(
         app, second.id, ["one@alpha.example", "shared@alpha.example"], "5.2.2", "mailbox full"
@@ -435,15 +350,23 @@ def test_lists_bounces_names_file_and_line_the_last_reason_and_the_packs(
     shared = f"recipients/alpha.yaml:{listed_line(lists_dir, 'shared@alpha.example')}"
     assert [(b["email"], b["listed_at"], b["packs"], b["last"]["status"]) for b in found] == [
         ("one@alpha.example", one, 2, "5.2.2"),
-        ("shared@alpha.example", shared, 1, "5.2.2"),
+        ("shared@alpha.example", shared, 2, "5.2.2"),
+        ("gone@alpha.example", "recipients/alpha.yaml (no longer listed)", 1, "5.7.1"),
     ]
     assert found[0]["last"]["diagnostic"] == "mailbox full"
     assert main(["lists", "bounces"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert one in out and shared in out and "5.2.2 mailbox full" in out
-    # Nothing bounced in the last day before now? Everything did: --since keeps it all.
+    # The last day: what bounced ten days ago is left out, and its pack is not counted.
     assert main(["lists", "bounces", "--since", "1", "--json"]) == 0
-    assert len(json.loads(capsys.readouterr().out)["bounces"]) == 2
+    recent = json.loads(capsys.readouterr().out)
+    assert recent["since_days"] == 1
+    assert [(b["email"], b["packs"]) for b in recent["bounces"]] == [
+        ("one@alpha.example", 2),
+        ("shared@alpha.example", 1),
+    ]
+    assert main(["lists", "bounces", "--since", "30", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["bounces"]) == 3
     with pytest.raises(SystemExit) as exited:
         main(["lists", "bounces", "--since", "soon"])
     assert exited.value.code == 2
@@ -481,6 +404,14 @@ def test_doctor_reports_the_bounce_mailbox(
         "check the EMBARGO_BOT_BOUNCE_IMAP_* settings"
     )
     assert "wrong-password" not in out and imap_user.password not in out
+    port = free_port()  # nobody listens there
+    monkeypatch.setenv("EMBARGO_BOT_BOUNCE_IMAP_PORT", str(port))
+    assert main(["doctor"]) == 1
+    line = [x for x in capsys.readouterr().out.splitlines() if "bounce mailbox" in x]
+    assert line == [
+        f"FAIL  bounce mailbox: IMAP 127.0.0.1:{port}: connection refused (is the server up, "
+        "and is this the port?); check the EMBARGO_BOT_BOUNCE_IMAP_* settings"
+    ]
 
 
 async def test_the_live_email_still_goes_to_a_bounced_partner_and_its_bounce_alerts_too(

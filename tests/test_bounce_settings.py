@@ -38,6 +38,9 @@ def test_defaults_read_no_bounces_and_return_to_the_from_address() -> None:
     assert found.return_path_verp is False and found.bounce_imap_host is None
     assert found.bounce_poll == 60 and found.bounce_imap_folder == "INBOX"
     assert bounce_mailbox(found) is None
+    # A login without a host reads nothing either.
+    login = {k: v for k, v in MAILBOX.items() if k != "bounce_imap_host"}
+    assert bounce_mailbox(settings(**login)) is None
 
 
 def test_a_mailbox_is_tls_on_993_by_default_and_its_password_is_secret() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from embargo_bot.officials.intake import new_pack_id
+from embargo_bot.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 UNIT = REPO / "deploy" / "embargo-bot.service"
@@ -75,3 +76,29 @@ def test_the_worked_example_uses_ids_as_printed_and_says_to_replace_the_dates() 
     assert ids, "the example names its pack"
     assert all(re.fullmatch(rf"{stem}-[a-z2-9]{{4}}", pack_id) for pack_id in ids), ids
     assert "replace them with future ones" in example
+
+
+def _section(heading: str) -> str:
+    return " ".join(README.split(f"\n## {heading}", 1)[1].split("\n## ", 1)[0].split())
+
+
+def test_the_readme_settings_table_names_every_setting() -> None:
+    rows = [row for row in _section("Settings").split(" | ") if "EMBARGO_BOT_" in row]
+    for field in Settings.model_fields:
+        variable = "EMBARGO_BOT_FROM" if field == "sender" else f"EMBARGO_BOT_{field.upper()}"
+        stem, _, ending = variable.rpartition("_")
+        # A row may name a sibling by its ending: `EMBARGO_BOT_X_USERNAME`, `_PASSWORD`.
+        assert any(variable in row or (stem in row and f"`_{ending}`" in row) for row in rows), (
+            variable
+        )
+
+
+def test_the_readme_tells_officials_and_admins_about_bounces() -> None:
+    officials = _section("For officials")
+    assert "shows as `bounced`, with the status and the server's words" in officials
+    assert "(`X-Embargo-Stage: alert`) naming the partner, the list and the reason" in officials
+    assert "The live email still goes to that partner at the lift" in officials
+    admins = _section("For admins")
+    assert "`embargo-bot lists bounces [--since DAYS] [--json]`" in admins
+    assert "(`recipients/copfs.yaml:9`), the last reason" in admins
+    assert "how many packs it bounced for" in admins

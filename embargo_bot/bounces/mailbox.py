@@ -1,6 +1,6 @@
 """The bounce mailbox over IMAP: read unseen mail, mark what was applied.
 
-Blocking (``imaplib``); the service calls it with ``asyncio.to_thread``.
+Blocking (``imaplib``); the service calls it in a thread of its own.
 
 Reading never changes the mailbox: ``UID SEARCH UNSEEN`` then
 ``UID FETCH … BODY.PEEK[]`` (PEEK, RFC 3501 6.4.5, leaves ``\\Seen`` alone).

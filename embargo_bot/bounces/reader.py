@@ -1,6 +1,6 @@
 """One read of the bounce mailbox: classify, match, apply, mark; blocking.
 
-The service runs :func:`read_once` with ``asyncio.to_thread`` every
+The service runs :func:`read_once` in a thread of its own every
 ``EMBARGO_BOT_BOUNCE_POLL`` seconds, keeping one :class:`Skipped` between
 reads so mail that stays unread (auto-replies, people's mail, malformed or
 unmatched reports) is fetched once per process, not every minute.

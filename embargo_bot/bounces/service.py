@@ -1,11 +1,17 @@
 """The service's bounce reader: one read of the mailbox every BOUNCE_POLL seconds.
 
-Each read runs in a worker thread (``asyncio.to_thread``) with a Store of its
-own, opened and closed there, since a Store is for one thread; the event loop
-that sends stages never waits on IMAP. A failed read (server down, login
-refused, too slow, the store unreachable) is logged with its reason and tried
-again after a growing pause; it never touches a stage, so the live email goes
-at the lift whatever the mailbox does.
+Each read runs in a thread of its own with a Store of its own, opened and
+closed there, since a Store is for one thread; the event loop that sends
+stages never waits on IMAP. A failed read (server down, login refused, too
+slow, the store unreachable) is logged with its reason and tried again after
+a growing pause; it never touches a stage, so the live email goes at the lift
+whatever the mailbox does.
+
+Not ``asyncio.to_thread``: the event loop's default executor is joined when
+the loop closes, so a mailbox that never answers would hold up the service's
+stop for the whole IMAP timeout. At a stop, a read in progress is left to end
+on its own (a daemon thread); if the process ends first, that is a crash
+between applying and marking, which the store's once-only key covers.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -156,7 +163,10 @@ class BounceReader:
         while not stop.is_set():
             wait = self.reading.poll
             try:
-                summary = await asyncio.to_thread(self.read)
+                summary = await self._read_unless_stopped(stop)
+                if summary is None:
+                    log.info("bounce mailbox: stopping without waiting for the read in progress")
+                    return
             except MailboxError as exc:
                 wait = self._failed(f"bounce mailbox not read: {exc}")
             except Exception as exc:  # the store, or anything else: never stop the service
@@ -180,9 +190,51 @@ class BounceReader:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=wait)
 
+    async def _read_unless_stopped(self, stop: asyncio.Event) -> ReadSummary | None:
+        """One read in a daemon thread; None if ``stop`` is set before it ends."""
+        loop = asyncio.get_running_loop()
+        outcome: asyncio.Future[ReadSummary] = loop.create_future()
+
+        def work() -> None:
+            try:
+                summary = self.read()
+            except Exception as exc:
+                settle = _settler(outcome, exc)
+            else:
+                settle = _settler(outcome, summary)
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting
+                loop.call_soon_threadsafe(settle)
+
+        threading.Thread(target=work, name="bounce-reader", daemon=True).start()
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait((outcome, stopping), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if not outcome.done():
+            outcome.cancel()
+            return None
+        return outcome.result()
+
     def _failed(self, reason: str) -> float:
         self.failures += 1
         longest = max(MAX_BACKOFF, self.reading.poll)
         wait = min(self.reading.poll * 2.0 ** min(self.failures - 1, 30), longest)
         log.warning("%s; trying again in %gs", reason, wait)
         return wait
+
+
+def _settler(
+    outcome: asyncio.Future[ReadSummary], result: ReadSummary | Exception
+) -> Callable[[], None]:
+    """Sets ``outcome`` on the loop's thread, unless it was given up meanwhile."""
+
+    def settle() -> None:
+        if outcome.done():
+            return
+        if isinstance(result, Exception):
+            outcome.set_exception(result)
+        else:
+            outcome.set_result(result)
+
+    return settle

@@ -127,7 +127,8 @@ def lists_bounces_command(args: argparse.Namespace, console: Console) -> int:
     if args.json:
         emit_json(console, bounces_json(items, days))
     elif not items:
-        console.print("No address has bounced" + ("" if days is None else f" in {days} day(s)."))
+        within = "" if days is None else f" in the last {days} day(s)"
+        console.print(f"No address has bounced{within}.")
     else:
         console.print(bounces_table(items, zone=settings.zone, days=days))
     return 0

@@ -6,6 +6,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from embargo_bot.cli.records import Field, Records
+from embargo_bot.domain.bounces import is_bounce_alert
 from embargo_bot.domain.link_watch import LinkWatch, Watch
 from embargo_bot.domain.packs import Pack, Stage, StageKind
 from embargo_bot.domain.times import describe_short, to_storage
@@ -19,7 +20,12 @@ WATCH_WORDS = {
 
 
 def _alerts(status: PackStatus) -> list[Stage]:
-    return [item.stage for item in status.stages if item.stage.kind is StageKind.ALERT]
+    """The link check's alerts; a bounce's alert is about a partner, shown with the stages."""
+    return [
+        item.stage
+        for item in status.stages
+        if item.stage.kind is StageKind.ALERT and not is_bounce_alert(item.stage.detail)
+    ]
 
 
 def check_words(pack: Pack) -> str:

@@ -33,7 +33,6 @@ from embargo_bot.delivery.store_faults import FaultLog
 from embargo_bot.delivery.store_thread import StoreThread, on_store
 from embargo_bot.delivery.store_wait import DatabaseWatch
 from embargo_bot.delivery.work_queue import DeliveryQueue
-from embargo_bot.domain.bounces import BOUNCE_NOTE
 from embargo_bot.domain.outcomes import Outcome, OutcomeKind
 from embargo_bot.domain.packs import (
     NewStage,
@@ -163,10 +162,10 @@ class StageSession:
     def _finish(self, state: StageState, detail: str) -> None:
         """Close the stage, with its delivery report and audit entry, in one commit."""
         note = self.store.stage(self.stage.id).detail
-        if note and note.startswith((*LEFT_OUT_NOTES, BOUNCE_NOTE)):
+        if note and note.startswith(LEFT_OUT_NOTES):
             detail = f"{detail}; {note}"  # the report must say who was not sent to, and why
         if note and self.stage.kind is StageKind.ALERT:
-            # Its words were the message; `show` keeps what it was about.
+            # Its words were the message (a bounce's alert too); `show` keeps what it was about.
             detail = f"{AlertWords.from_detail(note).headline} ({detail})"
         with self.store.transaction():
             self.store.finish_stage(
