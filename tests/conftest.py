@@ -543,5 +543,5 @@ async def loop_lateness_while_held(
         async with loop_lateness() as lags:
             await asyncio.gather(runner.run(stage_id, asyncio.Event()), held_mid_stage())
     finally:
-        runner.close()
+        await runner.close()
     return [lag for began, lag in lags if window[0] <= began <= window[1]]

@@ -331,7 +331,7 @@ async def test_the_relay_rate_holds_for_two_instances_together_measured_at_the_r
                 )
             finally:
                 for runner in runners:
-                    runner.close()
+                    await runner.close()
     times = sorted(item.received_at for item in relay.received)
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
     print(f"\nshared rate 60/minute, two instances: gaps at the relay {[f'{g:.3f}' for g in gaps]}")
@@ -510,7 +510,7 @@ async def test_the_instance_that_loses_the_lift_closes_the_connections_it_opened
                 left_open = [len(runner.take_warm(live)) for runner in runners]
             finally:
                 for runner in runners:
-                    runner.close()
+                    await runner.close()
             state = first.store.stage(live).state
     assert state is StageState.DONE
     assert left_open == [0, 0], "the loser kept its relay connections open"
@@ -542,7 +542,7 @@ async def test_a_live_email_made_ready_ahead_is_read_again_if_another_instance_b
                 assert other.store.release_stage(live, "other")
                 await runner.run(live, asyncio.Event())
             finally:
-                runner.close()
+                await runner.close()
     # What was read ahead is stale: the one already sent is not sent again.
     assert sorted(item.rcpt_tos[0] for item in of_stage(relay, "live")) == sorted(
         delivery.email for delivery in rest

@@ -23,6 +23,8 @@ from embargo_bot.domain.packs import Delivery, DeliveryState, Stage, StageKind
 from embargo_bot.domain.times import Clock
 from embargo_bot.messages.builder import BuiltMessage
 from embargo_bot.store import Store
+from embargo_bot.store.delivery_queries import attempt_params
+from embargo_bot.store.loop_outcomes import LoopOutcomes
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +36,21 @@ class AttemptRecorder:
     """Records a stage's attempts, and closes every connection's gate while the relay is down."""
 
     def __init__(
-        self, store: Store, clock: Clock, retry: RetryPolicy, stage: Stage, label: str
+        self,
+        store: Store,
+        clock: Clock,
+        retry: RetryPolicy,
+        stage: Stage,
+        label: str,
+        *,
+        thread: StoreThread | None = None,
+        quick: LoopCommits | None = None,
+        on_loop: LoopOutcomes | None = None,
     ) -> None:
         self.store = store
+        self.thread = thread
+        self.quick = quick
+        self.on_loop = on_loop
         self.clock = clock
         self.retry = retry
         self.stage = stage
@@ -50,8 +64,6 @@ class AttemptRecorder:
         message: Outgoing,
         outcomes: tuple[Outcome, ...],
         built: BuiltMessage,
-        thread: StoreThread | None = None,
-        quick: LoopCommits | None = None,
     ) -> tuple[float | None, Outgoing | None]:
         """Record one message's outcomes; the monotonic time to try again, and for whom.
 
@@ -62,8 +74,11 @@ class AttemptRecorder:
         the SMTP sessions more than the commit itself. Another connection
         writing: the thread waits.
 
-        The commit runs on ``thread``, off the event loop, when there is one, shared
-        with the outcomes other connections record meanwhile.
+        With ``on_loop`` (PostgreSQL), one recipient's outcome is recorded from the
+        loop by the async driver.
+
+        Otherwise the commit runs on ``thread``, off the event loop, when there is
+        one, shared with the outcomes other connections record meanwhile.
         """
         now = self.clock()
         if any(outcome.kind is OutcomeKind.ACCEPTED for outcome in outcomes):
@@ -84,25 +99,44 @@ class AttemptRecorder:
             else:
                 states.append(DeliveryState.FAILED)
 
+        records = [
+            (delivery.email, outcome, state, retry_at if state is DeliveryState.PENDING else None)
+            for delivery, outcome, state in zip(message.deliveries, outcomes, states, strict=True)
+        ]
+        stage_id, version, lift_seq = self.stage.id, built.version, built.lift_seq
+
         def write(store: Store) -> None:
             # One recipient's record is atomic by itself: a transaction, or on
             # PostgreSQL one statement (see ``StoreThread.commit``).
-            with store.transaction() if len(message.deliveries) > 1 else nullcontext():
-                for delivery, outcome, state in zip(
-                    message.deliveries, outcomes, states, strict=True
-                ):
+            with store.transaction() if len(records) > 1 else nullcontext():
+                for email, outcome, state, retry in records:
                     store.record_attempt(
-                        self.stage.id,
-                        delivery.email,
+                        stage_id,
+                        email,
                         outcome,
                         now,
                         state=state,
-                        retry_at=retry_at if state is DeliveryState.PENDING else None,
-                        version=built.version,
-                        lift_seq=built.lift_seq,
+                        retry_at=retry,
+                        version=version,
+                        lift_seq=lift_seq,
                     )
 
-        if quick is None or not await quick.commit(write):
+        thread, quick, on_loop = self.thread, self.quick, self.on_loop
+        if on_loop is not None and len(records) == 1:
+            [(email, outcome, state, retry)] = records
+            await on_loop.record(
+                attempt_params(
+                    stage_id,
+                    email,
+                    outcome,
+                    now,
+                    state=state,
+                    retry_at=retry,
+                    version=version,
+                    lift_seq=lift_seq,
+                )
+            )
+        elif quick is None or not await quick.commit(write):
             await commit_on_store(thread, self.store, write, atomic=True)
         for delivery, outcome, state in zip(message.deliveries, outcomes, states, strict=True):
             if state is DeliveryState.FAILED:

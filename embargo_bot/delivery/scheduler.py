@@ -154,7 +154,7 @@ class Service:
                     "waiting for %d stage(s) to stop after their message in flight", len(running)
                 )
                 await asyncio.gather(*running.values(), return_exceptions=True)
-            self._runner.close()
+            await self._runner.close()
             if self._runner.gate is not None:
                 await self._runner.gate.aclose()
             log.info("service stopped%s", self._left_over(list(running)))

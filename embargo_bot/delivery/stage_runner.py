@@ -44,6 +44,7 @@ from embargo_bot.lists.parse import Recipient
 from embargo_bot.messages.builder import BuiltMessage, MessageBuilder
 from embargo_bot.messages.mime import new_message_id
 from embargo_bot.security.audit import Auditor
+from embargo_bot.store.loop_outcomes import LoopOutcomes
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,11 @@ class StageRunner:
             max_recipients=config.max_recipients,
             thread=thread,
             quick=LoopCommits.on(self.store) if thread is not None else None,
+            on_loop=(
+                LoopOutcomes.open(self.store.target, connections=config.connections)
+                if thread is not None
+                else None
+            ),
         )
         # Lists' display names by key, for a shared message's To: (read with the lists).
         self._list_names: dict[str, str] = {}
@@ -291,11 +297,13 @@ class StageRunner:
     def take_warm(self, stage_id: int) -> list[RelaySession]:
         return self._warm.pop(stage_id, [])
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """At the service's stop, once its stages have ended."""
         self.close_warm()
         if self.context.quick is not None:
             self.context.quick.close()
+        if self.context.on_loop is not None:
+            await self.context.on_loop.close()
         if self.thread is not None:
             self.thread.close()
 

@@ -50,6 +50,7 @@ from embargo_bot.messages.mime import MessageCopies, personal_headers
 from embargo_bot.security.audit import Auditor
 from embargo_bot.security.smime import encrypt_entity, load_recipient_certificate
 from embargo_bot.store import STORE_FAULTS, Store
+from embargo_bot.store.loop_outcomes import LoopOutcomes
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,8 @@ class SendingContext:
     thread: StoreThread | None = None
     # SQLite: a connection that records on the loop when no other is writing.
     quick: LoopCommits | None = None
+    # PostgreSQL: the async driver that records on the loop.
+    on_loop: LoopOutcomes | None = None
 
 
 class StageSession:
@@ -104,7 +107,14 @@ class StageSession:
         self.halt = asyncio.Event()  # withdrawn, changed, lease lost, or too early
         self.halt_reason = ""
         self.recorder = AttemptRecorder(
-            context.store, context.clock, context.retry, stage, self.label
+            context.store,
+            context.clock,
+            context.retry,
+            stage,
+            self.label,
+            thread=context.thread,
+            quick=context.quick,
+            on_loop=context.on_loop,
         )
         # Nothing more goes to the relay while its outcome could not be recorded.
         self.database = DatabaseWatch(context.faults, stop)
@@ -225,9 +235,7 @@ class StageSession:
                     return
                 async with context.budget.hold(built.copies.size):
                     outcomes = await self._offer(message, built, session)
-                record = functools.partial(
-                    self.recorder.record, message, outcomes, built, context.thread, context.quick
-                )
+                record = functools.partial(self.recorder.record, message, outcomes, built)
                 try:
                     # An outcome the relay gave is kept until the database takes it.
                     retry_at, again = await self.database.persist(f"recording {self.label}", record)

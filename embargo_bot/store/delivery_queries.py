@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Integer, Text, and_, bindparam, func, select, update
 
@@ -81,7 +82,7 @@ _ADD_ATTEMPT = attempts.insert().from_select(
 _RECORDED = _RECORD.returning(deliveries.c.stage_id, deliveries.c.email, deliveries.c.attempts).cte(
     "recorded"
 )
-_RECORD_WITH_ATTEMPT = (
+RECORD_WITH_ATTEMPT = (
     attempts.insert()
     .from_select(
         [column.name for column in ATTEMPT_COLUMNS],
@@ -99,6 +100,34 @@ _RECORD_WITH_ATTEMPT = (
     # Its rowcount is not the driver's to give for an INSERT … SELECT: count what it added.
     .returning(attempts.c.number)
 )
+
+
+def attempt_params(
+    stage_id: int,
+    email: str,
+    outcome: Outcome,
+    now: datetime,
+    *,
+    state: DeliveryState,
+    retry_at: datetime | None = None,
+    version: int | None = None,
+    lift_seq: int | None = None,
+) -> dict[str, Any]:
+    """What ``RECORD_WITH_ATTEMPT`` (PostgreSQL) or ``_RECORD`` and ``_ADD_ATTEMPT`` take."""
+    sent = state is DeliveryState.SENT
+    return {
+        "stage": stage_id,
+        "address": email,
+        "new_state": state.value,
+        "reply_text": outcome.reply,
+        "stamp": to_storage(now),
+        "retry_at": rows.optional_storage(retry_at),
+        "sent_version": version if sent else None,
+        "sent_lift_seq": lift_seq if sent else None,
+        "outcome": outcome.kind.value,
+        "code": outcome.code,
+        "text": outcome.text,
+    }
 
 
 class DeliveryQueries(StageQueries):
@@ -233,26 +262,22 @@ class DeliveryQueries(StageQueries):
         ``state`` is PENDING (with ``retry_at``) after a temporary failure, else final.
         False, and no change, if the delivery was no longer pending.
         """
-        sent = state is DeliveryState.SENT
-        params = {
-            "stage": stage_id,
-            "address": email,
-            "new_state": state.value,
-            "reply_text": outcome.reply,
-            "stamp": to_storage(now),
-            "retry_at": rows.optional_storage(retry_at),
-            "sent_version": version if sent else None,
-            "sent_lift_seq": lift_seq if sent else None,
-            "outcome": outcome.kind.value,
-            "code": outcome.code,
-            "text": outcome.text,
-        }
+        params = attempt_params(
+            stage_id,
+            email,
+            outcome,
+            now,
+            state=state,
+            retry_at=retry_at,
+            version=version,
+            lift_seq=lift_seq,
+        )
         if self.dialect == "postgresql":
             # One statement, atomic by itself: outside a transaction it commits as
             # it runs, one round trip where BEGIN and COMMIT would make three. Tried
             # again if the server dropped the connection, which is safe: it only
             # records a delivery still pending.
-            prepared = self._prepared(_RECORD_WITH_ATTEMPT)
+            prepared = self._prepared(RECORD_WITH_ATTEMPT)
             found = self._at_once(lambda c: prepared.execute(c, params).all())
             return len(found) == 1
         with self._write() as connection:

@@ -37,8 +37,12 @@ class PreparedStatement:
             if not bind.required
         }
 
-    def execute(self, connection: Connection, params: Mapping[str, Any]) -> CursorResult[Any]:
+    def arguments(self, params: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+        """``params`` and the statement's own values, as ``exec_driver_sql`` takes them."""
         values = {**self._fixed, **params}
         if self._positional:
-            return connection.exec_driver_sql(self.sql, tuple(values[n] for n in self._names))
-        return connection.exec_driver_sql(self.sql, {n: values[n] for n in self._names})
+            return tuple(values[name] for name in self._names)
+        return {name: values[name] for name in self._names}
+
+    def execute(self, connection: Connection, params: Mapping[str, Any]) -> CursorResult[Any]:
+        return connection.exec_driver_sql(self.sql, self.arguments(params))
