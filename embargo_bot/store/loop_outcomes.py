@@ -31,8 +31,9 @@ class LoopOutcomes:
 
     @classmethod
     def open(cls, target: StoreTarget, *, connections: int) -> LoopOutcomes | None:
-        """For a PostgreSQL store (None for SQLite), one pooled connection per SMTP
-        connection, so that no outcome waits for another's round trip."""
+        """For a PostgreSQL store (None for SQLite): a pooled connection for each SMTP
+        connection of two stages at once, so that no outcome waits for another's
+        round trip, and more when more stages send (closed again when returned)."""
         if target.path is not None:
             return None
         # Only a service on PostgreSQL loads the async engine and greenlet.
@@ -42,8 +43,9 @@ class LoopOutcomes:
             target.url,
             # Each record is one statement, atomic by itself: no BEGIN and COMMIT.
             isolation_level="AUTOCOMMIT",
-            pool_size=connections,
-            max_overflow=connections,
+            pool_size=2 * connections,
+            # Never a wait for the pool: as many as the SMTP sessions recording at once.
+            max_overflow=-1,
             connect_args={"connect_timeout": 10, "application_name": "embargo-bot"},
         )
         return cls(engine)
