@@ -100,42 +100,29 @@ class AttemptRecorder:
                 states.append(DeliveryState.FAILED)
 
         records = [
-            (delivery.email, outcome, state, retry_at if state is DeliveryState.PENDING else None)
+            attempt_params(
+                self.stage.id,
+                delivery.email,
+                outcome,
+                now,
+                state=state,
+                retry_at=retry_at if state is DeliveryState.PENDING else None,
+                version=built.version,
+                lift_seq=built.lift_seq,
+            )
             for delivery, outcome, state in zip(message.deliveries, outcomes, states, strict=True)
         ]
-        stage_id, version, lift_seq = self.stage.id, built.version, built.lift_seq
 
         def write(store: Store) -> None:
             # One recipient's record is atomic by itself: a transaction, or on
             # PostgreSQL one statement (see ``StoreThread.commit``).
             with store.transaction() if len(records) > 1 else nullcontext():
-                for email, outcome, state, retry in records:
-                    store.record_attempt(
-                        stage_id,
-                        email,
-                        outcome,
-                        now,
-                        state=state,
-                        retry_at=retry,
-                        version=version,
-                        lift_seq=lift_seq,
-                    )
+                for record in records:
+                    store.record_attempt_as(record)
 
         thread, quick, on_loop = self.thread, self.quick, self.on_loop
         if on_loop is not None and len(records) == 1:
-            [(email, outcome, state, retry)] = records
-            await on_loop.record(
-                attempt_params(
-                    stage_id,
-                    email,
-                    outcome,
-                    now,
-                    state=state,
-                    retry_at=retry,
-                    version=version,
-                    lift_seq=lift_seq,
-                )
-            )
+            await on_loop.record(records[0])
         elif quick is None or not await quick.commit(write):
             await commit_on_store(thread, self.store, write, atomic=True)
         for delivery, outcome, state in zip(message.deliveries, outcomes, states, strict=True):

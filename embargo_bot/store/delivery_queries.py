@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -112,7 +112,7 @@ def attempt_params(
     retry_at: datetime | None = None,
     version: int | None = None,
     lift_seq: int | None = None,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     """What ``RECORD_WITH_ATTEMPT`` (PostgreSQL) or ``_RECORD`` and ``_ADD_ATTEMPT`` take."""
     sent = state is DeliveryState.SENT
     return {
@@ -262,16 +262,22 @@ class DeliveryQueries(StageQueries):
         ``state`` is PENDING (with ``retry_at``) after a temporary failure, else final.
         False, and no change, if the delivery was no longer pending.
         """
-        params = attempt_params(
-            stage_id,
-            email,
-            outcome,
-            now,
-            state=state,
-            retry_at=retry_at,
-            version=version,
-            lift_seq=lift_seq,
+        return self.record_attempt_as(
+            attempt_params(
+                stage_id,
+                email,
+                outcome,
+                now,
+                state=state,
+                retry_at=retry_at,
+                version=version,
+                lift_seq=lift_seq,
+            )
         )
+
+    def record_attempt_as(self, params: Mapping[str, Any]) -> bool:
+        """``record_attempt`` of the values ``attempt_params`` made (as the stage's
+        recorder makes them once for whichever store path takes them)."""
         if self.dialect == "postgresql":
             # One statement, atomic by itself: outside a transaction it commits as
             # it runs, one round trip where BEGIN and COMMIT would make three. Tried

@@ -12,6 +12,7 @@ SQLAlchemy's async engine runs it, so its faults are the store's usual ones.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import DBAPIError
@@ -50,7 +51,7 @@ class LoopOutcomes:
         )
         return cls(engine)
 
-    async def record(self, params: dict[str, Any]) -> bool:
+    async def record(self, params: Mapping[str, Any]) -> bool:
         """Record one recipient's outcome (``attempt_params``); False, and no change, if
         the delivery was no longer pending (as ``record_attempt``).
 
@@ -64,7 +65,7 @@ class LoopOutcomes:
                 raise
         return await self._recorded(params)
 
-    async def _recorded(self, params: dict[str, Any]) -> bool:
+    async def _recorded(self, params: Mapping[str, Any]) -> bool:
         async with self._engine.connect() as connection:
             result = await connection.exec_driver_sql(
                 self._record.sql, self._record.arguments(params)
