@@ -547,3 +547,31 @@ async def test_a_live_email_made_ready_ahead_is_read_again_if_another_instance_b
     assert sorted(item.rcpt_tos[0] for item in of_stage(relay, "live")) == sorted(
         delivery.email for delivery in rest
     )
+
+
+def test_a_test_send_from_the_command_line_works_on_postgresql_and_exits_cleanly(
+    env: dict[str, str],
+    database: str,
+    postgres_server: PostgresServer,
+    make_settings: Callable[..., Settings],
+    make_request: Callable[..., QueueRequest],
+    tmp_path: Path,
+) -> None:
+    with StandInRelay() as relay:
+        with open_app(make_settings(relay, database=database)) as app:
+            pack = queue(app, make_request())
+        # -X dev: Python reports what is left to the garbage collector at exit.
+        command = [sys.executable, "-X", "dev", "-m", "embargo_bot", "preview", pack.id]
+        done = subprocess.run(
+            [*command, "--send-to", "one@beta.example", "--json"],
+            env={**os.environ, **service_env(env, database, relay)},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["state"] == "sent"
+    assert [item.rcpt_tos for item in relay.received] == [("one@beta.example",)]
+    assert "Warning" not in done.stderr and "Traceback" not in done.stderr, done.stderr

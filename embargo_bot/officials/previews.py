@@ -166,7 +166,11 @@ async def send_test(
             of=[kind.value for kind in test_of],
         )
     # Sent from here so the official need not wait for the service.
-    await app.runner().run(stage_id, asyncio.Event())
+    runner = app.runner()
+    try:
+        await runner.run(stage_id, asyncio.Event())
+    finally:
+        await runner.close()  # its store connections and thread, as the service's at a stop
     await _wait_until_closed(app, stage_id)
     deliveries = app.store.deliveries(pack_id, stage_id=stage_id)
     if not deliveries:
