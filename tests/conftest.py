@@ -290,11 +290,13 @@ class RefusingHandler(CapturingHandler):
 
 
 class CountingHandler(CapturingHandler):
-    """A relay that also counts the SMTP sessions opened to it (one EHLO each)."""
+    """A relay that also counts the SMTP sessions opened to it (one EHLO each), and
+    which sessions carried each stage's messages (by X-Embargo-Stage)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.sessions = 0
+        self.carried: dict[str, set[object]] = {}
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
@@ -302,6 +304,11 @@ class CountingHandler(CapturingHandler):
         self.sessions += 1
         session.host_name = hostname
         return responses
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        stage = email.message_from_bytes(envelope.content)["X-Embargo-Stage"] or ""
+        self.carried.setdefault(stage, set()).add(session.peer)  # the client's port: one a session
+        return await super().handle_DATA(server, session, envelope)
 
 
 class PacedHandler(CapturingHandler):

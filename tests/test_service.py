@@ -253,7 +253,9 @@ async def test_a_stage_reuses_a_few_connections_rather_than_one_per_message(
         async with running(app):
             await wait_until(lambda: stage_closed(app, pack.id, StageKind.NOTICE))
     assert len(of_stage(relay.received, StageKind.NOTICE)) == 40
-    assert 1 <= handler.sessions <= 3
+    # The stage's report may follow, in a session of its own, before the service stops.
+    assert 1 <= len(handler.carried["notice"]) <= 3
+    assert handler.sessions <= len(handler.carried["notice"]) + 1
 
 
 async def test_the_live_email_is_made_ready_ahead_and_goes_the_moment_the_embargo_lifts(
