@@ -96,3 +96,29 @@ async def test_another_writer_holding_the_lock_leaves_them_to_the_waiting_thread
     assert written == [False, False]
     assert waited < 0.5  # refused at once: the loop never waits for the lock
     assert not outside_sees(path, "a") and not outside_sees(path, "b")
+
+
+async def test_an_outcome_that_cannot_be_written_for_any_reason_is_its_callers_error(
+    commits: LoopCommits,
+) -> None:
+    def wrong(store: Store) -> None:
+        raise ValueError("not a store fault")
+
+    with pytest.raises(ValueError, match="not a store fault"):
+        await asyncio.wait_for(commits.commit(wrong), timeout=2)
+
+
+async def test_a_shared_commit_undone_by_any_error_leaves_each_its_own_outcome(
+    path: Path, commits: LoopCommits
+) -> None:
+    def wrong(store: Store) -> None:
+        raise ValueError("not a store fault")
+
+    first, failing = await asyncio.wait_for(
+        asyncio.gather(
+            commits.commit(writing("first")), commits.commit(wrong), return_exceptions=True
+        ),
+        timeout=2,
+    )
+    assert first is True and isinstance(failing, ValueError)
+    assert outside_sees(path, "first")

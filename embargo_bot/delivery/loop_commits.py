@@ -9,12 +9,10 @@ the loop, and one commit for all of them costs little more than one for each
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 
+from embargo_bot.delivery.store_thread import in_one_commit
 from embargo_bot.store import STORE_FAULTS, Store, is_locked
-
-log = logging.getLogger(__name__)
 
 Work = Callable[[Store], None]
 
@@ -49,25 +47,17 @@ class LoopCommits:
     def _commit(self) -> None:
         group, self._waiting = self._waiting, []
         if len(group) > 1:
-            try:
-                with self.store.transaction():
-                    for work, _ in group:
-                        work(self.store)
-            except STORE_FAULTS as exc:
-                if is_locked(exc):
-                    for _, done in group:
-                        _settle(done, False)
-                    return
-                log.debug("a shared commit failed (%s); trying each alone", type(exc).__name__)
-            else:
+            shared = in_one_commit(self.store, [work for work, _ in group])
+            locked = isinstance(shared, STORE_FAULTS) and is_locked(shared)
+            if locked or not isinstance(shared, Exception):
                 for _, done in group:
-                    _settle(done, True)
+                    _settle(done, not locked)
                 return
         for work, done in group:
             try:
                 work(self.store)
-            except STORE_FAULTS as exc:
-                if is_locked(exc):
+            except Exception as exc:  # each caller's own, never left to the loop's handler
+                if isinstance(exc, STORE_FAULTS) and is_locked(exc):
                     _settle(done, False)
                 elif not done.done():
                     done.set_exception(exc)

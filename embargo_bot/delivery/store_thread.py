@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from typing import Any, TypeVar
@@ -80,11 +80,12 @@ class StoreThread:
 
     @staticmethod
     def _commit(store: Store, group: list[_Commit], loop: asyncio.AbstractEventLoop) -> None:
-        results = StoreThread._together(store, group) if len(group) > 1 else None
-        if results is not None:
-            for waiting, result in zip(group, results, strict=True):
-                waiting.succeed(loop, result)
-            return
+        if len(group) > 1:
+            results = in_one_commit(store, [waiting.work for waiting in group])
+            if not isinstance(results, Exception):
+                for waiting, result in zip(group, results, strict=True):
+                    waiting.succeed(loop, result)
+                return
         for waiting in group:
             try:
                 with nullcontext() if waiting.atomic else store.transaction():
@@ -93,16 +94,6 @@ class StoreThread:
                 waiting.fail(loop, exc)
             else:
                 waiting.succeed(loop, result)
-
-    @staticmethod
-    def _together(store: Store, group: list[_Commit]) -> list[Any] | None:
-        """Every work of ``group`` in one commit; None if it failed (nothing was written)."""
-        try:
-            with store.transaction():
-                return [waiting.work(store) for waiting in group]
-        except Exception as exc:  # each is tried alone next, and gets its own outcome
-            log.debug("a shared commit failed (%s); trying each alone", type(exc).__name__)
-            return None
 
     def _run(self, work: Callable[[Store], T]) -> T:
         if self._store is None:
@@ -145,6 +136,17 @@ class _Commit:
             self.done.set_result(result)
         else:
             self.done.set_exception(exc)
+
+
+def in_one_commit(store: Store, works: Sequence[Callable[[Store], Any]]) -> list[Any] | Exception:
+    """Every work in one commit: their results, or what undid them all (nothing was
+    written), for the caller to try each alone so that each gets its own outcome."""
+    try:
+        with store.transaction():
+            return [work(store) for work in works]
+    except Exception as exc:
+        log.debug("a shared commit failed (%s); trying each alone", type(exc).__name__)
+        return exc
 
 
 async def commit_on_store(
