@@ -120,11 +120,10 @@ class AttemptRecorder:
                 for record in records:
                     store.record_attempt_as(record)
 
-        thread, quick, on_loop = self.thread, self.quick, self.on_loop
-        if on_loop is not None and len(records) == 1:
-            await on_loop.record(records[0])
-        elif quick is None or not await quick.commit(write):
-            await commit_on_store(thread, self.store, write, atomic=True)
+        if self.on_loop is not None and len(records) == 1:
+            await self.on_loop.record(records[0])
+        elif self.quick is None or not await self.quick.commit(write):
+            await commit_on_store(self.thread, self.store, write, atomic=True)
         for delivery, outcome, state in zip(message.deliveries, outcomes, states, strict=True):
             if state is DeliveryState.FAILED:
                 log.warning("%s to %s failed: %s", self.label, delivery.email, outcome.reply)

@@ -66,16 +66,17 @@ _RECORD = (
         lift_seq=func.coalesce(bindparam("sent_lift_seq", type_=Integer), deliveries.c.lift_seq),
     )
 )
+# An attempt's own values, after the delivery's stage, email and attempt count.
+_ATTEMPT_VALUES = (
+    bindparam("stamp", type_=Text),
+    bindparam("outcome", type_=Text),
+    bindparam("code", type_=Integer),
+    bindparam("text", type_=Text),
+)
 _ADD_ATTEMPT = attempts.insert().from_select(
     [column.name for column in ATTEMPT_COLUMNS],
     select(
-        deliveries.c.stage_id,
-        deliveries.c.email,
-        deliveries.c.attempts,
-        bindparam("stamp", type_=Text),
-        bindparam("outcome", type_=Text),
-        bindparam("code", type_=Integer),
-        bindparam("text", type_=Text),
+        deliveries.c.stage_id, deliveries.c.email, deliveries.c.attempts, *_ATTEMPT_VALUES
     ).where(_THIS),
 )
 # PostgreSQL: both in one statement, one round trip to the server, not two.
@@ -86,15 +87,7 @@ RECORD_WITH_ATTEMPT = (
     attempts.insert()
     .from_select(
         [column.name for column in ATTEMPT_COLUMNS],
-        select(
-            _RECORDED.c.stage_id,
-            _RECORDED.c.email,
-            _RECORDED.c.attempts,
-            bindparam("stamp", type_=Text),
-            bindparam("outcome", type_=Text),
-            bindparam("code", type_=Integer),
-            bindparam("text", type_=Text),
-        ),
+        select(_RECORDED.c.stage_id, _RECORDED.c.email, _RECORDED.c.attempts, *_ATTEMPT_VALUES),
     )
     .add_cte(_RECORDED)
     # Its rowcount is not the driver's to give for an INSERT … SELECT: count what it added.
